@@ -1,0 +1,15 @@
+// Every sub-command of `trivet`, in one list. Areas define their commands in their own files.
+import type { Command } from "./commands.ts";
+import { buildInfo } from "./version.ts";
+
+const versionCommand: Command = {
+  path: ["version"],
+  summary: "print the version of this build",
+  async run(ctx) {
+    const info = buildInfo();
+    ctx.stdout.write(`trivet ${info.version} (commit ${info.commit}${info.builtAt ? `, built ${info.builtAt}` : ""}, node ${process.version})\n`);
+    return 0;
+  },
+};
+
+export const commands: Command[] = [versionCommand];
