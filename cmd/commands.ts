@@ -12,6 +12,8 @@ export interface Command {
   path: string[];
   summary: string;
   usage?: string;
+  /** Left out of `trivet help` (diagnostics for developers and tests). */
+  hidden?: boolean;
   run(ctx: CommandContext): Promise<number>;
 }
 
@@ -35,7 +37,7 @@ export function findCommand(commands: readonly Command[], argv: readonly string[
 }
 
 export function helpText(commands: readonly Command[], version: string): string {
-  const rows = [...commands].sort((a, b) => a.path.join(" ").localeCompare(b.path.join(" ")));
+  const rows = commands.filter((c) => !c.hidden).sort((a, b) => a.path.join(" ").localeCompare(b.path.join(" ")));
   const width = Math.max(...rows.map((c) => c.path.join(" ").length));
   const lines = rows.map((c) => `  ${c.path.join(" ").padEnd(width)}  ${c.summary}`);
   return `trivet ${version} — hyperconverged virtualization for small clusters\n\nUsage: trivet <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun 'trivet help <command>' for a command's options.\n`;

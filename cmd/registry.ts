@@ -1,6 +1,9 @@
 // Every sub-command of `trivet`, in one list. Areas define their commands in their own files.
 import type { Command } from "./commands.ts";
 import { buildInfo } from "./version.ts";
+import { selftestCommand } from "./selftest.ts";
+import { hostCheckCommand } from "./host.ts";
+import { raftServeCommand } from "./raft.ts";
 
 const versionCommand: Command = {
   path: ["version"],
@@ -12,4 +15,4 @@ const versionCommand: Command = {
   },
 };
 
-export const commands: Command[] = [versionCommand];
+export const commands: Command[] = [versionCommand, selftestCommand, hostCheckCommand, raftServeCommand];

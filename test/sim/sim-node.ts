@@ -1,0 +1,269 @@
+// One simulated Trivet node: the real Raft core (RaftNode) on a simulated disk, with a
+// replicated key/value state machine, driven exactly as the production driver must drive it
+// (types.ts, Ready): persist → send → apply snapshot and committed entries → advance. Client
+// requests wait here for their entry to be applied or their ReadIndex to be served. A crash
+// drops everything but the disk's durable state; a restart rebuilds from it.
+
+import { RaftNode, decodeConfChange } from "../../core/raft/node.ts";
+import { EntryType, RaftError, type ConfState, type Entry, type Message, type NodeId, type RaftConfig, type Ready, type Role } from "../../core/raft/types.ts";
+import type { KvOutput } from "../linearizability/index.ts";
+import type { SafetyChecker } from "./checks.ts";
+import type { SimDisk } from "./disk.ts";
+import { commandKey, encodeCommand, type KvCommand, type KvRead, type ReplicatedKv } from "./kv.ts";
+import type { SimRand } from "./rng.ts";
+
+export type RaftTuning = Omit<RaftConfig, "id" | "storage" | "applied" | "rand" | "logger">;
+
+export interface NodeEnv {
+  rand: SimRand;
+  raft: RaftTuning;
+  /** Take a local snapshot (and compact) once this many entries were applied since the last one. */
+  snapshotEveryEntries: number;
+  /** Bound on Ready rounds handled after one input; the core must go quiet well before it. */
+  readyRoundsMax: number;
+  checker: SafetyChecker;
+  send(m: Message): void;
+  makeKv(): ReplicatedKv;
+  /** Nodes that currently believe they lead, for the leader-completeness check at commit time. */
+  leaders(): { id: NodeId; term: number; store: SimDisk }[];
+  /** The node crashed on its own (mid-persist fault): the cluster schedules its restart. */
+  crashed(id: NodeId): void;
+  stats: { snapshotsCreated: number; snapshotsInstalled: number; tornWrites: number };
+}
+
+export interface NodeView {
+  role: Role;
+  term: number;
+  lead: NodeId;
+}
+
+export class SimNode {
+  private raft: RaftNode | undefined;
+  private kv: ReplicatedKv | undefined;
+  applied = 0;
+  confState: ConfState = { voters: [], learners: [] };
+  private writeWaiters = new Map<string, (out: KvOutput) => void>();
+  private readWaiters = new Map<string, { key: string; reply: (r: KvRead) => void }>();
+  private readsReady: { index: number; ctx: string }[] = [];
+  private readCounter = 0;
+  /** Fault injection: the next Ready that writes to disk crashes the node half-way through persisting it. */
+  crashDuringNextPersist = false;
+
+  constructor(
+    readonly id: NodeId,
+    readonly disk: SimDisk,
+    private readonly env: NodeEnv,
+  ) {}
+
+  get up(): boolean {
+    return this.raft !== undefined;
+  }
+
+  view(): NodeView | undefined {
+    if (this.raft === undefined) return undefined;
+    const st = this.raft.status();
+    return { role: st.role, term: st.term, lead: st.leader };
+  }
+
+  /** Builds the volatile state from what the disk kept. */
+  start(): void {
+    if (this.raft !== undefined) return;
+    const kv = this.env.makeKv();
+    const snap = this.disk.snapshot();
+    if (snap.metadata.index > 0) kv.restore(snap.data);
+    this.kv = kv;
+    this.applied = snap.metadata.index;
+    this.confState = this.disk.initialState().confState;
+    this.raft = new RaftNode({ ...this.env.raft, id: this.id, storage: this.disk, applied: this.applied, rand: this.env.rand });
+    this.drive();
+  }
+
+  crash(): void {
+    this.raft = undefined;
+    this.kv?.close();
+    this.kv = undefined;
+    this.writeWaiters.clear();
+    this.readWaiters.clear();
+    this.readsReady = [];
+    this.crashDuringNextPersist = false;
+    this.disk.crash();
+  }
+
+  tick(): void {
+    if (this.raft === undefined) return;
+    this.raft.tick();
+    this.drive();
+  }
+
+  receive(m: Message): void {
+    if (this.raft === undefined) return;
+    this.ignoreRaftErrors(() => this.raft?.step(m));
+    this.drive();
+  }
+
+  reportSnapshot(to: NodeId, ok: boolean): void {
+    if (this.raft === undefined) return;
+    this.raft.reportSnapshot(to, ok);
+    this.drive();
+  }
+
+  /** Proposes a client write; false if the core refused it at once (it then surely did not happen here). */
+  propose(cmd: KvCommand, reply: (out: KvOutput) => void): boolean {
+    const raft = this.raft;
+    if (raft === undefined) return false;
+    const accepted = this.ignoreRaftErrors(() => raft.propose(encodeCommand(cmd)));
+    if (accepted) this.writeWaiters.set(commandKey(cmd.clientId, cmd.seq), reply);
+    this.drive();
+    return accepted;
+  }
+
+  /** Linearizable read through ReadIndex; answered once this node has applied the read index. */
+  read(key: string, reply: (r: KvRead) => void): boolean {
+    const raft = this.raft;
+    if (raft === undefined) return false;
+    const ctx = `${this.id}/${++this.readCounter}`;
+    const accepted = this.ignoreRaftErrors(() => raft.readIndex(new TextEncoder().encode(ctx)));
+    if (accepted) this.readWaiters.set(ctx, { key, reply });
+    this.drive();
+    return accepted;
+  }
+
+  /** Runs an operator action against the core (conf change, transfer, campaign). */
+  act(fn: (raft: RaftNode) => void): boolean {
+    const raft = this.raft;
+    if (raft === undefined) return false;
+    const ok = this.ignoreRaftErrors(() => fn(raft));
+    this.drive();
+    return ok;
+  }
+
+  dump(): string | undefined {
+    return this.kv?.dump();
+  }
+
+  private ignoreRaftErrors(fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      if (err instanceof RaftError) return false;
+      throw err;
+    }
+  }
+
+  /** The Ready loop: the ordering here is the contract every real driver must follow. */
+  private drive(): void {
+    for (let round = 0; this.raft !== undefined && this.raft.hasReady(); round++) {
+      if (round >= this.env.readyRoundsMax) {
+        throw new Error(`driving node ${this.id}: still ready after ${this.env.readyRoundsMax} rounds (the core never goes quiet)`);
+      }
+      const raft = this.raft;
+      const rd = raft.ready();
+      if (this.crashDuringNextPersist && writesToDisk(rd)) {
+        this.persistTorn(rd);
+        this.crash();
+        this.env.crashed(this.id);
+        return;
+      }
+      this.persist(rd);
+      for (const m of rd.messages) this.env.send(m);
+      if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot.metadata.index, rd.snapshot.metadata.term, rd.snapshot.metadata.confState, rd.snapshot.data);
+      this.applyCommitted(rd.committedEntries);
+      for (const rs of rd.readStates) this.readsReady.push({ index: rs.index, ctx: new TextDecoder().decode(rs.requestCtx) });
+      raft.advance(rd);
+      this.serveReads();
+      this.maybeSnapshot();
+    }
+  }
+
+  private persist(rd: Ready): void {
+    if (rd.snapshot !== undefined) this.disk.applySnapshot(rd.snapshot);
+    if (rd.entries.length > 0) this.disk.append(rd.entries, rd.mustSync);
+    if (rd.hardState !== undefined) this.disk.setHardState(rd.hardState, rd.mustSync);
+  }
+
+  /** Power fails during the writes of `rd`: some prefix of them lands, the last one possibly torn. */
+  private persistTorn(rd: Ready): void {
+    this.env.stats.tornWrites++;
+    const rand = this.env.rand;
+    if (rd.snapshot !== undefined) {
+      // A snapshot and the hard state that commits it land together or not at all (one
+      // transaction in sqlite-storage); the core cannot restart from a snapshot past its commit.
+      if (rand.chance(0.5)) return;
+      this.disk.applySnapshot(rd.snapshot);
+      if (rd.hardState !== undefined) this.disk.setHardState(rd.hardState, true);
+    }
+    const keep = rand.intn(rd.entries.length + 1);
+    this.disk.appendTorn(rd.entries, keep);
+    if (keep === rd.entries.length && rd.hardState !== undefined && rand.chance(0.5)) this.disk.setHardState(rd.hardState, true);
+  }
+
+  private installSnapshot(index: number, term: number, confState: ConfState, data: Uint8Array): void {
+    if (index <= this.applied) return;
+    this.env.checker.onApplySnapshot(this.id, index, term);
+    this.kv?.restore(data);
+    this.applied = index;
+    this.confState = confState;
+    this.env.stats.snapshotsInstalled++;
+  }
+
+  private applyCommitted(entries: Entry[]): void {
+    const kv = this.kv;
+    const raft = this.raft;
+    if (kv === undefined || raft === undefined) return;
+    let batch: Entry[] = [];
+    const flush = (): void => {
+      if (batch.length === 0) return;
+      for (const [key, out] of kv.apply(batch)) this.answerWrite(key, out);
+      batch = [];
+    };
+    const leaders = this.env.leaders();
+    for (const e of entries) {
+      if (e.index <= this.applied) continue;
+      this.env.checker.onApply(this.id, e, leaders);
+      if (e.type === EntryType.ConfChange) {
+        flush();
+        this.confState = raft.applyConfChange(decodeConfChange(e.data));
+      } else batch.push(e);
+      this.applied = e.index;
+    }
+    flush();
+  }
+
+  private answerWrite(key: string, out: KvOutput): void {
+    const reply = this.writeWaiters.get(key);
+    if (reply === undefined) return;
+    this.writeWaiters.delete(key);
+    reply(out);
+  }
+
+  private serveReads(): void {
+    const kv = this.kv;
+    if (kv === undefined) return;
+    const waiting: { index: number; ctx: string }[] = [];
+    for (const rs of this.readsReady) {
+      if (rs.index > this.applied) {
+        waiting.push(rs);
+        continue;
+      }
+      const w = this.readWaiters.get(rs.ctx);
+      if (w === undefined) continue;
+      this.readWaiters.delete(rs.ctx);
+      w.reply(kv.get(w.key));
+    }
+    this.readsReady = waiting;
+  }
+
+  private maybeSnapshot(): void {
+    const kv = this.kv;
+    if (kv === undefined) return;
+    const snapIndex = this.disk.snapshot().metadata.index;
+    if (this.applied - snapIndex < this.env.snapshotEveryEntries) return;
+    this.disk.createSnapshot(this.applied, this.confState, kv.snapshot());
+    this.env.stats.snapshotsCreated++;
+  }
+}
+
+function writesToDisk(rd: Ready): boolean {
+  return rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined;
+}
