@@ -25,6 +25,7 @@ export const kvServiceDefinition = {
   cas: unary("Cas"),
   get: unary("Get"),
   status: unary("Status"),
+  checksum: unary("Checksum"),
 } satisfies grpc.ServiceDefinition;
 
 export interface KvPutRequest { key: Uint8Array; value: Uint8Array; request?: RequestId }
@@ -135,6 +136,7 @@ export function kvServiceHandlers(replica: Replica): grpc.UntypedServiceImplemen
       const s = replica.status();
       return { id: s.id, term: s.term, leader: s.leader, role: s.role, commit: s.commit, applied: s.appliedIndex, lastIndex: s.lastIndex, pending: s.pendingProposals };
     }, (v) => Buffer.from(JSON.stringify(v))),
+    checksum: handle(async () => ({ appliedIndex: replica.stateMachine.appliedIndex, checksum: replica.stateMachine.checksum() }), (v) => Buffer.from(JSON.stringify(v))),
   };
 }
 
@@ -179,6 +181,11 @@ export class KvClient {
 
   async status(deadlineMs = 5_000): Promise<KvStatus> {
     return JSON.parse((await this.call("status", Buffer.alloc(0), deadlineMs)).toString()) as KvStatus;
+  }
+
+  /** Digest of the replicated content at the node's applied index (for replica comparisons). */
+  async checksum(deadlineMs = 15_000): Promise<{ appliedIndex: number; checksum: string }> {
+    return JSON.parse((await this.call("checksum", Buffer.alloc(0), deadlineMs)).toString()) as { appliedIndex: number; checksum: string };
   }
 
   close(): void {

@@ -98,11 +98,9 @@ function committedEntryInCurrentTerm(r: Raft): boolean {
 }
 
 function readIndex(r: Raft, m: Message): void {
-  if (r.trk.voters.size === 1 && r.trk.isVoter(r.id)) {
-    respondToReadIndex(r, m, r.log.committed);
-    return;
-  }
   // Until it commits an entry of its term, a new leader does not know the commit index (§6.4).
+  // This holds for a single voter too: after a restart its persisted commit index may lag
+  // entries it had committed (and acknowledged) before.
   if (!committedEntryInCurrentTerm(r)) {
     r.pendingReadIndexMessages.push(m);
     return;
@@ -111,6 +109,10 @@ function readIndex(r: Raft, m: Message): void {
 }
 
 function confirmReadIndex(r: Raft, m: Message): void {
+  if (r.trk.voters.size === 1 && r.trk.isVoter(r.id)) {
+    respondToReadIndex(r, m, r.log.committed); // no one else can have a newer leadership
+    return;
+  }
   r.readOnly.addRequest(r.log.committed, m);
   r.readOnly.recvAck(r.id, m.context);
   bcastHeartbeat(r, m.context);

@@ -1,6 +1,6 @@
 // SqliteLogStore beyond the shared contract: one-transaction Ready persistence, fsync settings,
 // large snapshots, the cost of fsync, and crash safety under SIGKILL of a writing process.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -91,6 +91,15 @@ describe("SqliteLogStore", () => {
     again.close();
   });
 
+  it("refuses to open a log with a gap instead of serving it", () => {
+    const dir = freshDir();
+    const s = SqliteLogStore.open(dir);
+    s.append(ents(1, 5, 1), true);
+    s.db.prepare("DELETE FROM entries WHERE log_index = 3").run();
+    s.close();
+    expect(() => SqliteLogStore.open(dir)).toThrow(/entry 4 found where 3 was expected/);
+  });
+
   it("measures the cost of fsync per Ready", () => {
     const s = SqliteLogStore.open(freshDir());
     const readies = 200;
@@ -160,6 +169,40 @@ function runChildUntilKilled(script: string, dir: string, minAcked: number, time
     });
   });
 }
+
+/** A child that persists `n` Readies of 8 entries each, synced or not. */
+function readyLoopSource(storePath: string): string {
+  return `
+import { SqliteLogStore } from ${JSON.stringify(storePath)};
+const s = SqliteLogStore.open(process.argv[2]);
+const n = Number(process.argv[3]);
+for (let k = 0; k < n; k++) {
+  const entries = Array.from({ length: 8 }, (_, j) => ({ index: k * 8 + j + 1, term: 1, type: 0, data: new Uint8Array(256) }));
+  s.persistReady({ entries, hardState: { term: 1, vote: 1, commit: k * 8 } }, process.argv[4] === "sync");
+}
+s.close();
+`;
+}
+
+const hasStrace = spawnSync("strace", ["-V"]).status === 0;
+
+describe("SqliteLogStore group commit", () => {
+  it.skipIf(!hasStrace)("issues exactly one fsync per synced Ready and none per unsynced one (strace)", () => {
+    const script = path.join(root, "ready-loop.ts");
+    fs.writeFileSync(script, readyLoopSource(path.join(here, "sqlite-storage.ts")));
+    const readies = 40;
+    const fsyncs = (n: number, mode: string): number => {
+      const out = path.join(root, `strace-${n}-${mode}.txt`);
+      const r = spawnSync("strace", ["-f", "-c", "-e", "trace=fsync,fdatasync", "-o", out, process.execPath, "--import", "tsx", script, freshDir(), String(n), mode], { cwd: repoRoot, timeout: 60_000 });
+      expect(r.status, r.stderr.toString()).toBe(0);
+      const lines = fs.readFileSync(out, "utf8").split("\n").filter((l) => /\b(fsync|fdatasync)$/.test(l.trim()));
+      return lines.reduce((sum, l) => sum + Number(l.trim().split(/\s+/)[3]), 0);
+    };
+    const baseline = fsyncs(0, "sync");
+    expect(fsyncs(readies, "sync") - baseline).toBe(readies);
+    expect(fsyncs(readies, "nosync") - baseline).toBe(0);
+  }, 120_000);
+});
 
 describe("SqliteLogStore crash safety", () => {
   it("reopens to a consistent prefix after SIGKILL at arbitrary points", async () => {

@@ -67,7 +67,13 @@ export class SqliteLogStore implements LogStore {
 
   static open(dataDir: string, options: SqliteLogStoreOptions = {}): SqliteLogStore {
     fs.mkdirSync(dataDir, { recursive: true });
-    return new SqliteLogStore(new Database(path.join(dataDir, "raft.db")), options);
+    const db = new Database(path.join(dataDir, "raft.db"));
+    try {
+      return new SqliteLogStore(db, options);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }
 
   constructor(db: Database.Database, options: SqliteLogStoreOptions = {}) {

@@ -15,7 +15,7 @@ import { CommandError, StateError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
 
 /** Upper bound on rows returned by one range() read. */
-export const rangeLimitMax = 1000;
+export const rangeRowsMax = 1000;
 
 export type ApplyResult =
   /** At or below the applied index: already applied before (re-delivery after a restart). */
@@ -89,12 +89,17 @@ export class StateMachine {
 
   private static openDb(file: string): Database.Database {
     const db = new Database(file);
-    if (file !== ":memory:") {
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = NORMAL");
+    try {
+      if (file !== ":memory:") {
+        db.pragma("journal_mode = WAL");
+        db.pragma("synchronous = NORMAL");
+      }
+      migrate(db);
+      return db;
+    } catch (err) {
+      db.close();
+      throw err;
     }
-    migrate(db);
-    return db;
   }
 
   private bind(db: Database.Database): void {
@@ -187,10 +192,10 @@ export class StateMachine {
     return { value: row ? toBytes(row.value) : null, version: row?.version ?? 0, appliedIndex: this.appliedIndex };
   }
 
-  /** Keys starting with `prefix` in byte order, at most `limit` (≤ rangeLimitMax) of them. */
+  /** Keys starting with `prefix` in byte order, at most `limit` (≤ rangeRowsMax) of them. */
   range(prefix: Uint8Array, limit: number): { items: { key: Uint8Array; value: Uint8Array; version: number }[]; appliedIndex: number } {
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > rangeLimitMax) {
-      throw new StateError("read_invalid", `range read: limit must be an integer from 1 to ${rangeLimitMax} (rangeLimitMax), got ${limit}`);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > rangeRowsMax) {
+      throw new StateError("read_invalid", `range read: limit must be an integer from 1 to ${rangeRowsMax} (rangeRowsMax), got ${limit}`);
     }
     const end = prefixEnd(prefix);
     const start = Buffer.from(prefix);
@@ -262,7 +267,7 @@ export class StateMachine {
   }
 
   private static checkImage(snap: StateSnapshot): Database.Database {
-    let image: Database.Database;
+    let image: Database.Database | undefined;
     try {
       image = new Database(Buffer.from(snap.data));
       const meta = image.prepare("SELECT applied_index, applied_term FROM meta WHERE id = 1").get() as Meta | undefined;
@@ -270,6 +275,7 @@ export class StateMachine {
         throw new Error(`the image is at ${meta?.applied_index}/${meta?.applied_term}, the snapshot says ${snap.index}/${snap.term}`);
       }
     } catch (err) {
+      image?.close();
       throw new StateError("snapshot_invalid", `restoring snapshot at ${snap.index}: ${(err as Error).message}`, { cause: err });
     }
     return image;

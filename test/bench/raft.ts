@@ -4,9 +4,11 @@
 // count and one for leader failover. `--only etcd` or `--only trivet` runs one side.
 //
 // Environment: BENCH_DURATION_MS (measured window per run, default 10000), BENCH_WARMUP_MS
-// (default 2000), BENCH_CLIENTS (default "1,1000"), BENCH_WORKERS (load-generator worker
-// threads for runs with more than one client; 0 = main thread; default 1, see the report in
-// load-workers.ts), BENCH_CLIENTS_PER_CHANNEL (default 10).
+// (default 2000), BENCH_CLIENTS (default "1,1000"), BENCH_CLIENTS_PER_CHANNEL (default 10),
+// BENCH_WORKERS (load-generator worker threads for runs with more than one client; default 0
+// = the main thread). On this 2-core machine one Node thread drives 1000 clients with about
+// 60% of a core, and extra worker threads only took CPU from the servers (measured: 2 workers
+// gave no gain and sometimes half the throughput), so the main thread is the default.
 import { readFileSync } from "node:fs";
 import { createEtcdTarget } from "./etcd-target.ts";
 import { measureFailover, runLoad } from "./load.ts";
@@ -54,7 +56,7 @@ function parseConfig(argv: readonly string[]): Config {
     durationMs: intFromEnv("BENCH_DURATION_MS", 10_000, 100),
     warmupMs: intFromEnv("BENCH_WARMUP_MS", 2_000, 0),
     clientCounts,
-    workers: intFromEnv("BENCH_WORKERS", 1, 0),
+    workers: intFromEnv("BENCH_WORKERS", 0, 0),
     clientsPerChannel: intFromEnv("BENCH_CLIENTS_PER_CHANNEL", clientsPerChannelDefault, 1),
   };
 }

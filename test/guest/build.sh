@@ -32,7 +32,8 @@ resolve_kernel_package() {
 # Prints the root of a tree holding boot/vmlinuz-$kver and lib/modules/$kver with modules.dep.
 kernel_tree() {
   local pkg="$1" kver="$2"
-  if [[ -r "/boot/vmlinuz-$kver" && -r "/lib/modules/$kver/modules.dep" ]]; then
+  # TRIVET_GUEST_KERNEL_FROM_PACKAGE=1 takes the download path even when the kernel is installed.
+  if [[ "${TRIVET_GUEST_KERNEL_FROM_PACKAGE:-0}" != 1 && -r "/boot/vmlinuz-$kver" && -r "/lib/modules/$kver/modules.dep" ]]; then
     echo /
     return
   fi

@@ -133,7 +133,8 @@ export function guestArgv(image: GuestImage, opts: BootGuestOptions, qmpSocketPa
     "-chardev", "stdio,id=serial0,signal=off",
     "-serial", "chardev:serial0",
   ];
-  if (opts.disk) argv.push("-drive", `file=${opts.disk},format=raw,if=none,id=disk0,cache=writeback`, "-device", "virtio-blk-pci,drive=disk0");
+  // QEMU option values escape a comma by doubling it.
+  if (opts.disk) argv.push("-drive", `file=${opts.disk.replaceAll(",", ",,")},format=raw,if=none,id=disk0,cache=writeback`, "-device", "virtio-blk-pci,drive=disk0");
   if (opts.mac) argv.push("-netdev", "user,id=net0", "-device", `virtio-net-pci,netdev=net0,mac=${opts.mac}`);
   if (qmpSocketPath) argv.push("-qmp", `unix:${qmpSocketPath},server=on,wait=off`);
   return argv;

@@ -216,4 +216,23 @@ describe("randomized histories", () => {
     expect(result.ok).toBe(true);
     expect(elapsedMs).toBeLessThan(30_000);
   });
+
+  it("checks a 2k-operation history on one hot key with about ten operations in flight", () => {
+    const ops = generateKvHistory({
+      seed: 7,
+      operations: 2_000,
+      keys: 1,
+      clients: 20,
+      gapNsMax: 1_000,
+      spreadNsMax: 2_500,
+      infoProbability: 0.01,
+      failProbability: 0.01,
+    });
+    const startMs = performance.now();
+    const result = check(ops);
+    const elapsedMs = performance.now() - startMs;
+    console.log(`linearizability: ${ops.length} operations on one key checked in ${elapsedMs.toFixed(1)} ms`);
+    expect(result.ok).toBe(true);
+    expect(elapsedMs).toBeLessThan(30_000);
+  });
 });

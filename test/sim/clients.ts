@@ -67,7 +67,7 @@ class Client {
     const forced = this.forced.shift();
     if (forced === undefined && this.d.stopped) return;
     const input = forced ?? this.randomInput();
-    const cmd = input.op === "get" ? undefined : { clientId: this.id, seq: ++this.seq, input };
+    const cmd = input.op === "get" ? undefined : { clientId: this.id, seq: ++this.seq, atMs: this.d.scheduler.now, input };
     const handle = this.d.history.invoke(this.id, input, this.d.scheduler.now * nsPerMs);
     const attemptsMax = forced === undefined ? this.d.options.attemptsMax : this.d.options.finalAttemptsMax;
     this.op = { handle, input, cmd, attempts: 0, attemptsMax, mayHaveTakenEffect: false, final: forced !== undefined };

@@ -1,16 +1,22 @@
-// The replicated key/value state the simulator drives, as seen by the sim: apply committed
-// entries, answer reads, snapshot and restore. `SimKv` is a small in-memory reference
-// implementation with the same contract as core/state's StateMachine (de-duplication by
-// clientId+seq, versions per key, entries at or below the applied index skipped).
+// The replicated key/value state as the simulator sees it: apply committed entries (all of
+// them, conf changes included, in order), answer reads, snapshot and restore. Commands use the
+// real envelope encoding of core/state (clientId + seq for de-duplication, proposer-stamped
+// atMs). Two implementations: StateMachineKv (the real core/state StateMachine on an in-memory
+// SQLite database, the default) and SimKv (a small in-memory reference with the same contract,
+// useful to tell a Raft bug from a state-machine bug: run a failing seed with both).
 
-import { EntryType, type Entry } from "../../core/raft/types.ts";
+import { StateMachine } from "../../core/state/state-machine.ts";
+import { decodeEnvelope, encodeEnvelope, type Command } from "../../core/state/commands.ts";
+import type { CommandResult } from "../../core/state/apply.ts";
+import { EntryType, type ConfState, type Entry } from "../../core/raft/types.ts";
 import type { KvInput, KvOutput } from "../linearizability/index.ts";
 
 /** A write as the client proposes it; `seq` is reused on retries so the state machine de-duplicates. */
 export interface KvCommand {
   clientId: number;
   seq: number;
-  input: KvInput;
+  atMs: number;
+  input: Exclude<KvInput, { op: "get" }>;
 }
 
 export interface KvRead {
@@ -19,82 +25,130 @@ export interface KvRead {
 }
 
 export interface ReplicatedKv {
-  /** Applies committed entries in order; returns the output of each client command it saw, by `commandKey`. */
-  apply(entries: readonly Entry[]): Map<string, KvOutput>;
+  /** Applies committed entries in order; returns the output of each client command seen, by `commandKey`. */
+  apply(entries: Entry[], confState: ConfState | undefined): Map<string, KvOutput>;
   get(key: string): KvRead;
+  /** Image of the state at the applied index. */
   snapshot(): Uint8Array;
-  restore(data: Uint8Array): void;
-  readonly appliedIndex: number;
-  /** Every key with its value, for comparing replicas. */
+  /** Replaces the state with the image of a Raft snapshot at (index, term); empty data is the bootstrap snapshot. */
+  restore(index: number, term: number, confState: ConfState, data: Uint8Array): void;
+  /** Every key with its value and version, for comparing replicas. */
   dump(): string;
   close(): void;
 }
 
-export function commandKey(clientId: number, seq: number): string {
+export function commandKey(clientId: number | string, seq: number): string {
   return `${clientId}:${seq}`;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
 
 export function encodeCommand(cmd: KvCommand): Uint8Array {
-  return encoder.encode(JSON.stringify(cmd));
+  const i = cmd.input;
+  const key = utf8.encode(i.key);
+  const command: Command =
+    i.op === "put" ? { type: "kv.put", key, value: utf8.encode(i.value) }
+    : i.op === "delete" ? { type: "kv.delete", key }
+    : { type: "kv.cas", key, expectedVersion: i.expectedVersion, value: utf8.encode(i.value) };
+  return encodeEnvelope({ clientId: String(cmd.clientId), seq: cmd.seq, atMs: cmd.atMs, command });
 }
 
-export function decodeCommand(data: Uint8Array): KvCommand {
-  return JSON.parse(decoder.decode(data)) as KvCommand;
+/** The client-visible output of a command result; undefined when the outcome is unknown to the state machine. */
+export function toOutput(type: Command["type"], result: CommandResult): KvOutput | undefined {
+  switch (type) {
+    case "kv.put":
+      return result.ok ? { op: "put", version: result.version } : undefined;
+    case "kv.delete":
+      return result.ok ? { op: "delete" } : undefined;
+    case "kv.cas":
+      if (result.ok) return { op: "cas", result: "ok" };
+      return result.code === "version_mismatch" ? { op: "cas", result: "fail" } : undefined;
+    default:
+      return undefined;
+  }
 }
 
-interface State {
-  applied: number;
-  kv: Record<string, { value: string; version: number }>;
-  /** Last seq applied per client and its output: a retried command gets the same answer. */
-  sessions: Record<string, { seq: number; output: KvOutput }>;
-}
+/** The real state machine of core/state on an in-memory SQLite database. */
+export class StateMachineKv implements ReplicatedKv {
+  private sm = StateMachine.open(":memory:");
 
-export class SimKv implements ReplicatedKv {
-  private state: State = { applied: 0, kv: {}, sessions: {} };
-
-  get appliedIndex(): number {
-    return this.state.applied;
+  apply(entries: Entry[], confState: ConfState | undefined): Map<string, KvOutput> {
+    const out = new Map<string, KvOutput>();
+    for (const r of this.sm.apply(entries, confState === undefined ? {} : { confState })) {
+      if (r.kind !== "command") continue;
+      const o = toOutput(r.type, r.result);
+      if (o !== undefined) out.set(commandKey(r.clientId, r.seq), o);
+    }
+    return out;
   }
 
-  apply(entries: readonly Entry[]): Map<string, KvOutput> {
+  get(key: string): KvRead {
+    const r = this.sm.get(utf8.encode(key));
+    return { value: r.value === null ? null : fromUtf8.decode(r.value), version: r.version };
+  }
+
+  snapshot(): Uint8Array {
+    return this.sm.snapshot().data;
+  }
+
+  restore(index: number, term: number, confState: ConfState, data: Uint8Array): void {
+    this.sm.restore(data.length === 0 ? StateMachine.emptySnapshot(index, term, confState) : { index, term, data });
+  }
+
+  dump(): string {
+    const items = this.sm.range(new Uint8Array(0), 1000).items;
+    return JSON.stringify(items.map((i) => [fromUtf8.decode(i.key), fromUtf8.decode(i.value), i.version]));
+  }
+
+  close(): void {
+    this.sm.close();
+  }
+}
+
+interface SimKvState {
+  applied: number;
+  kv: Record<string, { value: string; version: number }>;
+  /** Outputs by "clientId:seq": a retried command gets the answer of its first application. */
+  requests: Record<string, KvOutput>;
+}
+
+/** In-memory reference implementation of the same contract. */
+export class SimKv implements ReplicatedKv {
+  private state: SimKvState = { applied: 0, kv: {}, requests: {} };
+
+  apply(entries: Entry[]): Map<string, KvOutput> {
     const out = new Map<string, KvOutput>();
     for (const e of entries) {
       if (e.index <= this.state.applied) continue;
       this.state.applied = e.index;
       if (e.type !== EntryType.Normal || e.data.length === 0) continue;
-      const cmd = decodeCommand(e.data);
-      const session = this.state.sessions[cmd.clientId];
-      if (session !== undefined && cmd.seq <= session.seq) {
-        if (cmd.seq === session.seq) out.set(commandKey(cmd.clientId, cmd.seq), session.output);
-        continue;
-      }
-      const output = this.execute(cmd.input);
-      this.state.sessions[cmd.clientId] = { seq: cmd.seq, output };
-      out.set(commandKey(cmd.clientId, cmd.seq), output);
+      const env = decodeEnvelope(e.data);
+      const key = commandKey(env.clientId, env.seq);
+      const output = this.state.requests[key] ?? this.execute(env.command);
+      this.state.requests[key] = output;
+      out.set(key, output);
     }
     return out;
   }
 
-  private execute(input: KvInput): KvOutput {
-    const cur = this.state.kv[input.key];
-    switch (input.op) {
-      case "put": {
+  private execute(c: Command): KvOutput {
+    if (c.type !== "kv.put" && c.type !== "kv.delete" && c.type !== "kv.cas") throw new Error(`applying ${c.type}: not a key/value command`);
+    const key = fromUtf8.decode(c.key);
+    const cur = this.state.kv[key];
+    switch (c.type) {
+      case "kv.put": {
         const version = (cur?.version ?? 0) + 1;
-        this.state.kv[input.key] = { value: input.value, version };
+        this.state.kv[key] = { value: fromUtf8.decode(c.value), version };
         return { op: "put", version };
       }
-      case "delete":
-        delete this.state.kv[input.key];
+      case "kv.delete":
+        delete this.state.kv[key];
         return { op: "delete" };
-      case "cas":
-        if ((cur?.version ?? 0) !== input.expectedVersion) return { op: "cas", result: "fail" };
-        this.state.kv[input.key] = { value: input.value, version: input.expectedVersion + 1 };
+      case "kv.cas":
+        if ((cur?.version ?? 0) !== c.expectedVersion) return { op: "cas", result: "fail" };
+        this.state.kv[key] = { value: fromUtf8.decode(c.value), version: c.expectedVersion + 1 };
         return { op: "cas", result: "ok" };
-      case "get":
-        return { op: "get", value: cur?.value ?? null, version: cur?.version ?? 0 };
     }
   }
 
@@ -104,16 +158,15 @@ export class SimKv implements ReplicatedKv {
   }
 
   snapshot(): Uint8Array {
-    return encoder.encode(JSON.stringify(this.state));
+    return utf8.encode(JSON.stringify(this.state));
   }
 
-  /** An empty image is the bootstrap snapshot: the empty state. */
-  restore(data: Uint8Array): void {
-    this.state = data.length === 0 ? { applied: 0, kv: {}, sessions: {} } : (JSON.parse(decoder.decode(data)) as State);
+  restore(index: number, _term: number, _confState: ConfState, data: Uint8Array): void {
+    this.state = data.length === 0 ? { applied: index, kv: {}, requests: {} } : (JSON.parse(fromUtf8.decode(data)) as SimKvState);
   }
 
   dump(): string {
-    return JSON.stringify(Object.keys(this.state.kv).sort().map((k) => [k, this.state.kv[k]]));
+    return JSON.stringify(Object.keys(this.state.kv).sort().map((k) => [k, this.state.kv[k]!.value, this.state.kv[k]!.version]));
   }
 
   close(): void {}

@@ -9,7 +9,7 @@ import { ClientDriver, type ClientStats } from "./clients.ts";
 import { SimCluster, type ClusterStats } from "./cluster.ts";
 import { defaultNetworkOptions } from "./network.ts";
 import { Faults, type FaultStats } from "./faults.ts";
-import { SimKv, type ReplicatedKv } from "./kv.ts";
+import { StateMachineKv, type ReplicatedKv } from "./kv.ts";
 import { Operator, type OperatorStats } from "./operator.ts";
 import { SimRand } from "./rng.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -60,7 +60,7 @@ export function runSeed(o: RunOptions): RunResult {
     network: defaultNetworkOptions,
     snapshotEveryEntries: 40,
     readyRoundsMax: 1000,
-    makeKv: o.makeKv ?? (() => new SimKv()),
+    makeKv: o.makeKv ?? (() => new StateMachineKv()),
   });
   const history = new HistoryRecorder<KvInput, KvOutput>();
   const clients = new ClientDriver(scheduler, rand.fork(), { nodes: () => cluster.nodes }, history, {

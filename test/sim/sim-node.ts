@@ -46,6 +46,7 @@ export class SimNode {
   private readWaiters = new Map<string, { key: string; reply: (r: KvRead) => void }>();
   private readsReady: { index: number; ctx: string }[] = [];
   private readCounter = 0;
+  private known: NodeView = { role: "follower", term: 0, lead: 0 };
   /** Fault injection: the next Ready that writes to disk crashes the node half-way through persisting it. */
   crashDuringNextPersist = false;
 
@@ -59,10 +60,9 @@ export class SimNode {
     return this.raft !== undefined;
   }
 
+  /** Role, term and leader as the driver learns them from Ready (softState, hardState): no status() call per event. */
   view(): NodeView | undefined {
-    if (this.raft === undefined) return undefined;
-    const st = this.raft.status();
-    return { role: st.role, term: st.term, lead: st.leader };
+    return this.raft === undefined ? undefined : this.known;
   }
 
   /** Builds the volatile state from what the disk kept. */
@@ -70,11 +70,12 @@ export class SimNode {
     if (this.raft !== undefined) return;
     const kv = this.env.makeKv();
     const snap = this.disk.snapshot();
-    if (snap.metadata.index > 0) kv.restore(snap.data);
+    this.confState = this.disk.initialState().confState;
+    if (snap.metadata.index > 0) kv.restore(snap.metadata.index, snap.metadata.term, this.confState, snap.data);
     this.kv = kv;
     this.applied = snap.metadata.index;
-    this.confState = this.disk.initialState().confState;
     this.raft = new RaftNode({ ...this.env.raft, id: this.id, storage: this.disk, applied: this.applied, rand: this.env.rand });
+    this.known = { role: "follower", term: this.disk.initialState().hardState.term, lead: 0 };
     this.drive();
   }
 
@@ -166,6 +167,8 @@ export class SimNode {
         return;
       }
       this.persist(rd);
+      if (rd.softState !== undefined) this.known = { ...this.known, role: rd.softState.role, lead: rd.softState.leader };
+      if (rd.hardState !== undefined) this.known = { ...this.known, term: rd.hardState.term };
       for (const m of rd.messages) this.env.send(m);
       if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot.metadata.index, rd.snapshot.metadata.term, rd.snapshot.metadata.confState, rd.snapshot.data);
       this.applyCommitted(rd.committedEntries);
@@ -201,7 +204,7 @@ export class SimNode {
   private installSnapshot(index: number, term: number, confState: ConfState, data: Uint8Array): void {
     if (index <= this.applied) return;
     this.env.checker.onApplySnapshot(this.id, index, term);
-    this.kv?.restore(data);
+    this.kv?.restore(index, term, confState, data);
     this.applied = index;
     this.confState = confState;
     this.env.stats.snapshotsInstalled++;
@@ -211,23 +214,26 @@ export class SimNode {
     const kv = this.kv;
     const raft = this.raft;
     if (kv === undefined || raft === undefined) return;
+    // One state-machine batch per run of entries ending at a conf change, which carries the
+    // membership in force after it (stored with the batch, and in snapshots taken later).
     let batch: Entry[] = [];
-    const flush = (): void => {
+    const flush = (confState: ConfState | undefined): void => {
       if (batch.length === 0) return;
-      for (const [key, out] of kv.apply(batch)) this.answerWrite(key, out);
+      for (const [key, out] of kv.apply(batch, confState)) this.answerWrite(key, out);
       batch = [];
     };
     const leaders = this.env.leaders();
     for (const e of entries) {
       if (e.index <= this.applied) continue;
       this.env.checker.onApply(this.id, e, leaders);
-      if (e.type === EntryType.ConfChange) {
-        flush();
-        this.confState = raft.applyConfChange(decodeConfChange(e.data));
-      } else batch.push(e);
+      batch.push(e);
       this.applied = e.index;
+      if (e.type === EntryType.ConfChange) {
+        this.confState = raft.applyConfChange(decodeConfChange(e.data));
+        flush(this.confState);
+      }
     }
-    flush();
+    flush(undefined);
   }
 
   private answerWrite(key: string, out: KvOutput): void {

@@ -104,6 +104,8 @@ export class RaftHost {
   private readonly pending = new Map<string, PendingProposal>();
   /** Proposals waiting for a known leader before they can be handed to Raft. */
   private unproposed: PendingProposal[] = [];
+  /** Proposals of the current event-loop turn, proposed together by proposeQueued(). */
+  private batch: PendingProposal[] = [];
   private readsQueued: PendingRead[] = [];
   private readonly readsInFlight = new Map<string, PendingRead[]>();
   private readonly readsWaitingApply: Array<{ index: number; reads: PendingRead[] }> = [];
@@ -261,19 +263,41 @@ export class RaftHost {
     p.reject = (e) => { prevReject(e); reject(e); };
   }
 
+  /** Queues a proposal for the next batch; membership changes go to Raft one by one. */
   private submit(p: PendingProposal): void {
     if (this.leader === 0) {
       this.unproposed.push(p);
       return;
     }
+    if (!p.conf) {
+      this.batch.push(p);
+      return;
+    }
     try {
-      if (p.conf) this.node.proposeConfChange(p.conf);
-      else this.node.propose(p.data);
+      this.node.proposeConfChange(p.conf);
     } catch (err) {
-      if (err instanceof RaftError && (err.code === "proposal_dropped" || err.code === "not_leader")) {
-        this.unproposed.push(p);
-        return;
-      }
+      this.onProposeError([p], err);
+    }
+  }
+
+  /** Hands all proposals queued in this event-loop turn to Raft as one batch (one append). */
+  private proposeQueued(): void {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    try {
+      this.node.proposeBatch(batch.map((p) => p.data));
+    } catch (err) {
+      this.onProposeError(batch, err);
+    }
+  }
+
+  private onProposeError(ps: PendingProposal[], err: unknown): void {
+    if (err instanceof RaftError && (err.code === "proposal_dropped" || err.code === "not_leader")) {
+      this.unproposed.push(...ps);
+      return;
+    }
+    for (const p of ps) {
       this.pending.delete(p.key);
       p.reject(err instanceof Error ? err : new Error(String(err)));
     }
@@ -312,6 +336,7 @@ export class RaftHost {
 
   private process(): void {
     if (this.stopped) return;
+    this.proposeQueued();
     this.flushReads();
     for (let i = 0; i < this.opts.readyIterationsPerTurnMax && this.node.hasReady(); i++) {
       this.handleReady(this.node.ready());
@@ -352,8 +377,10 @@ export class RaftHost {
     for (const w of this.leaderWaiters.splice(0)) w();
     // Proposals in flight may have been lost with the old leader; propose them again (the
     // state machine de-duplicates by request key, so one that did commit is not applied twice).
-    const retry = [...this.unproposed, ...[...this.pending.values()].filter((p) => !this.unproposed.includes(p))];
+    const waiting = new Set(this.unproposed);
+    const retry = [...this.unproposed, ...[...this.pending.values()].filter((p) => !waiting.has(p))];
     this.unproposed = [];
+    this.batch = [];
     for (const p of retry) if (this.pending.has(p.key)) this.submit(p);
     // Reads in flight with the old leader will never be answered.
     for (const [ctx, reads] of this.readsInFlight) {

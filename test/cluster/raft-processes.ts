@@ -1,0 +1,160 @@
+// A harness that runs a static Raft group as real OS processes on loopback (`trivet raft
+// serve`, from source through tsx or from the built binary), for the three-process tests and
+// the Raft benchmark. Processes are spawned with argument arrays, their stderr (JSON logs)
+// kept in files, killed with SIGKILL on demand and on harness stop.
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { KvClient, type KvStatus } from "../../core/api/kv-service.ts";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const startTimeoutMs = 30_000;
+const stopTimeoutMs = 10_000;
+
+export interface ProcessNode {
+  id: number;
+  raftAddress: string;
+  apiAddress: string;
+  dataDir: string;
+  logFile: string;
+  proc?: ChildProcess;
+  client: KvClient;
+}
+
+export interface ClusterOptions {
+  size?: number;
+  dir?: string;
+  /** Use this executable (e.g. dist/trivet) instead of running the source through tsx. */
+  binary?: string;
+  tickMs?: number;
+  electionTicks?: number;
+  logLevel?: string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+export class RaftProcessCluster {
+  readonly nodes = new Map<number, ProcessNode>();
+  private readonly ownsDir: boolean;
+
+  private constructor(readonly dir: string, private readonly opts: ClusterOptions, ownsDir: boolean) {
+    this.ownsDir = ownsDir;
+  }
+
+  static async start(opts: ClusterOptions = {}): Promise<RaftProcessCluster> {
+    const size = opts.size ?? 3;
+    const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "trivet-raft-"));
+    const c = new RaftProcessCluster(dir, opts, !opts.dir);
+    for (let id = 1; id <= size; id++) {
+      const raftAddress = `127.0.0.1:${await freePort()}`;
+      const apiAddress = `127.0.0.1:${await freePort()}`;
+      c.nodes.set(id, {
+        id, raftAddress, apiAddress,
+        dataDir: path.join(dir, `node${id}`),
+        logFile: path.join(dir, `node${id}.log`),
+        client: new KvClient(apiAddress),
+      });
+    }
+    await Promise.all([...c.nodes.keys()].map((id) => c.launch(id)));
+    await c.waitForLeader();
+    return c;
+  }
+
+  private members(): string {
+    return [...this.nodes.values()].map((n) => `${n.id}=${n.raftAddress}`).join(",");
+  }
+
+  /** Starts (or restarts) a node's process and waits until its API answers. */
+  async launch(id: number): Promise<void> {
+    const n = this.nodes.get(id)!;
+    const args = ["raft", "serve", "--id", String(id), "--data-dir", n.dataDir, "--raft", n.raftAddress, "--api", n.apiAddress,
+      "--members", this.members(), "--log-level", this.opts.logLevel ?? "info"];
+    if (this.opts.tickMs) args.push("--tick-ms", String(this.opts.tickMs));
+    if (this.opts.electionTicks) args.push("--election-ticks", String(this.opts.electionTicks));
+    const log = fs.openSync(n.logFile, "a");
+    const [cmd, argv] = this.opts.binary
+      ? [this.opts.binary, args]
+      : [process.execPath, ["--import", "tsx", path.join(repoRoot, "cmd/trivet.ts"), ...args]];
+    n.proc = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", log, log] });
+    fs.closeSync(log);
+    const end = Date.now() + startTimeoutMs;
+    for (;;) {
+      if (n.proc.exitCode !== null) throw new Error(`node ${id} exited with ${n.proc.exitCode} while starting; log: ${n.logFile}\n${this.tail(id)}`);
+      try {
+        await n.client.status(1_000);
+        return;
+      } catch {
+        if (Date.now() > end) throw new Error(`node ${id} did not answer within ${startTimeoutMs} ms; log: ${n.logFile}\n${this.tail(id)}`);
+        await sleep(100);
+      }
+    }
+  }
+
+  tail(id: number, lines = 20): string {
+    try {
+      return fs.readFileSync(this.nodes.get(id)!.logFile, "utf8").trim().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "";
+    }
+  }
+
+  running(): ProcessNode[] {
+    return [...this.nodes.values()].filter((n) => n.proc && n.proc.exitCode === null && n.proc.signalCode === null);
+  }
+
+  /** The leader agreed on by a running node that reports itself leader (bounded wait). */
+  async waitForLeader(timeoutMs = 20_000, exclude?: number): Promise<number> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      const statuses = await Promise.all(this.running().map((n) => n.client.status(1_000).catch(() => undefined)));
+      const leader = statuses.find((s): s is KvStatus => s?.role === "leader" && s.id !== exclude);
+      if (leader) return leader.id;
+      await sleep(50);
+    }
+    throw new Error(`no leader within ${timeoutMs} ms`);
+  }
+
+  /** kill -9 a node's process and wait until it is gone. */
+  async kill(id: number): Promise<void> {
+    const p = this.nodes.get(id)!.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((r) => p.once("exit", r));
+    p.kill("SIGKILL");
+    await gone;
+  }
+
+  pids(): number[] {
+    return this.running().map((n) => n.proc!.pid!).filter(Boolean);
+  }
+
+  async stop(): Promise<void> {
+    for (const n of this.nodes.values()) n.client.close();
+    await Promise.all([...this.nodes.values()].map(async (n) => {
+      const p = n.proc;
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
+      const gone = new Promise((r) => p.once("exit", r));
+      p.kill("SIGTERM");
+      const timer = setTimeout(() => p.kill("SIGKILL"), stopTimeoutMs);
+      await gone;
+      clearTimeout(timer);
+    }));
+    if (this.ownsDir && !process.env.TRIVET_KEEP_TEST_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
