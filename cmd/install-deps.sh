@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   qemu-system-x86 qemu-utils qemu-block-extra   # guests, qemu-img, NBD client side
-  busybox-static cpio                           # the test guest's initramfs
+  busybox-static cpio gzip kmod                 # the test guest's initramfs
+  linux-image-cloud-amd64                       # the test guest's kernel, the KVM probe's
   etcd-server etcd-client                       # the peer of the Raft benchmark
   fio                                           # storage benchmark
   iproute2 procps ca-certificates git           # namespaces, process tools

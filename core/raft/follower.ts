@@ -2,7 +2,8 @@
 // heartbeats and snapshots (with the fast back-off hint on a mismatch), counting votes,
 // and forwarding proposals, reads and transfer requests to the known leader.
 
-import { newMessage, type Raft } from "./raft.ts";
+import { newMessage } from "./messages.ts";
+import type { Raft } from "./raft.ts";
 import { MessageType, NONE, RaftError, type Message, type Snapshot } from "./types.ts";
 
 export function stepFollower(r: Raft, m: Message): void {

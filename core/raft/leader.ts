@@ -5,7 +5,8 @@
 
 import { decodeConfChange, confChangeProblem } from "./confchange.ts";
 import { payloadSize } from "./entries.ts";
-import { newMessage, type Raft } from "./raft.ts";
+import { newMessage } from "./messages.ts";
+import type { Raft } from "./raft.ts";
 import type { Progress } from "./progress.ts";
 import { EntryType, MessageType, NONE, RaftError, type Message, type NodeId } from "./types.ts";
 

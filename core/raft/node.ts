@@ -3,7 +3,8 @@
 // types.ts) and calls advance(). Messages a node would send to itself never appear in a
 // Ready: its own append counts toward the commit index once advance() confirms persistence.
 
-import { Raft, newMessage } from "./raft.ts";
+import { Raft } from "./raft.ts";
+import { newMessage } from "./messages.ts";
 import { leaderPersisted } from "./leader.ts";
 import { confChangeProblem, decodeConfChange, encodeConfChange } from "./confchange.ts";
 import {

@@ -1,5 +1,6 @@
-// The Raft protocol state machine (Raft paper + thesis, shaped after etcd's raft): terms and
-// roles, elections with pre-vote and check-quorum, and the dispatch of every message. It does
+// The Raft protocol state machine (Raft paper + thesis, shaped after etcd's raft): terms,
+// roles and their transitions, ticks, and the dispatch of every message (elections live in
+// election.ts, the leader's side in leader.ts, followers and candidates in follower.ts). It does
 // no I/O: inputs are step(message) and tick(); outputs accumulate in `msgs`, `readStates` and
 // the unstable log, which RaftNode turns into a Ready. Each role installs its own step function
 // (stepLeader / stepCandidate / stepFollower, in leader.ts and follower.ts).
@@ -9,6 +10,8 @@ import { ProgressTracker } from "./tracker.ts";
 import { ReadOnly } from "./readonly.ts";
 import { stepLeader, bcastAppend, maybeSendAppend, maybeCommitAndReleaseReads } from "./leader.ts";
 import { stepCandidate, stepFollower } from "./follower.ts";
+import { campaign, checkTerm, handleVoteRequest, hup } from "./election.ts";
+import { newMessage } from "./messages.ts";
 import { applyToConfState } from "./confchange.ts";
 import { payloadSize } from "./entries.ts";
 import {
@@ -18,23 +21,6 @@ import {
 } from "./types.ts";
 
 export type StepFn = (r: Raft, m: Message) => void;
-
-/** Marks a Vote/TimeoutNow-triggered campaign as a leadership transfer (bypasses leader leases). */
-export const transferContext = new Uint8Array([0x74, 0x72, 0x61, 0x6e, 0x73, 0x66, 0x65, 0x72]); // "transfer"
-
-export function isTransferContext(ctx: Uint8Array | undefined): boolean {
-  if (!ctx || ctx.length !== transferContext.length) return false;
-  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== transferContext[i]) return false;
-  return true;
-}
-
-const emptyEntries: Entry[] = [];
-
-/** A message with every field present (one object shape for the whole hot path). */
-export function newMessage(type: MessageType, to: NodeId, fields?: Partial<Message>): Message {
-  const m: Message = { type, from: NONE, to, term: 0, logTerm: 0, index: 0, entries: emptyEntries, commit: 0, reject: false, rejectHint: 0 };
-  return fields ? Object.assign(m, fields) : m;
-}
 
 export class Raft {
   readonly id: NodeId;
@@ -203,12 +189,10 @@ export class Raft {
     const size = payloadSize(ents);
     if (this.uncommittedSize > 0 && size > 0 && this.uncommittedSize + size > this.maxUncommittedSizeBytes) return false;
     this.uncommittedSize += size;
+    // Fresh objects: the proposal's entries may be shared (e.g. a duplicated forwarded Prop).
     let li = this.log.lastIndex();
-    for (const e of ents) {
-      e.term = this.term;
-      e.index = ++li;
-    }
-    this.log.append(ents);
+    const stamped = ents.map((e) => ({ term: this.term, index: ++li, type: e.type, data: e.data }));
+    this.log.append(stamped);
     // The leader's own match advances only when advance() confirms the entries are persisted.
     return true;
   }
@@ -254,53 +238,9 @@ export class Raft {
 
   // ---- elections ----
 
-  /** Starts an election unless this node cannot or must not (e.g. unapplied conf changes). */
+  /** Starts an election unless this node cannot or must not (see election.ts). */
   hup(transfer: boolean): void {
-    if (this.state === "leader") return;
-    if (!this.promotable()) {
-      this.logger?.debug("raft: not campaigning: not promotable", { node: this.id });
-      return;
-    }
-    if (this.hasUnappliedConfChanges()) {
-      this.logger?.warn("raft: not campaigning: committed conf changes not yet applied", { node: this.id });
-      return;
-    }
-    if (this.preVote && !transfer) this.campaign("pre-election");
-    else this.campaign(transfer ? "transfer" : "election");
-  }
-
-  private hasUnappliedConfChanges(): boolean {
-    if (this.log.applied >= this.log.committed) return false;
-    const ents = this.log.slice(this.log.applied + 1, this.log.committed + 1, Infinity);
-    return ents.some((e) => e.type === EntryType.ConfChange);
-  }
-
-  campaign(kind: "pre-election" | "election" | "transfer"): void {
-    let term: number;
-    let voteMsg: MessageType;
-    if (kind === "pre-election") {
-      this.becomePreCandidate();
-      voteMsg = MessageType.PreVote;
-      term = this.term + 1; // the term we would campaign in; ours does not change yet
-    } else {
-      this.becomeCandidate();
-      voteMsg = MessageType.Vote;
-      term = this.term;
-    }
-    const respType = voteMsg === MessageType.PreVote ? MessageType.PreVoteResp : MessageType.VoteResp;
-    // Our own vote: the hard state carrying it is persisted before the requests leave.
-    if (this.poll(this.id, respType, true) === "won") {
-      this.wonElection();
-      return;
-    }
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
-    for (const id of this.trk.members()) {
-      if (id === this.id || !this.trk.isVoter(id)) continue;
-      const m = newMessage(voteMsg, id, { term, index: lastIndex, logTerm: lastTerm });
-      if (kind === "transfer") m.context = transferContext;
-      this.send(m);
-    }
+    hup(this, transfer);
   }
 
   poll(id: NodeId, t: MessageType, granted: boolean): "won" | "lost" | "pending" {
@@ -311,7 +251,7 @@ export class Raft {
 
   wonElection(): void {
     if (this.state === "pre-candidate") {
-      this.campaign("election");
+      campaign(this, "election");
     } else {
       this.becomeLeader();
       bcastAppend(this);
@@ -321,70 +261,17 @@ export class Raft {
   // ---- the single entry point for messages ----
 
   step(m: Message): void {
-    if (m.term !== 0 && !this.checkTerm(m)) return;
+    if (m.term !== 0 && !checkTerm(this, m)) return;
     switch (m.type) {
       case MessageType.Hup:
-        this.hup(false);
+        hup(this, false);
         return;
       case MessageType.Vote:
       case MessageType.PreVote:
-        this.handleVoteRequest(m);
+        handleVoteRequest(this, m);
         return;
       default:
         this.stepFn(this, m);
-    }
-  }
-
-  /** Term rules common to all roles (§5.1). Returns false when the message must be ignored. */
-  private checkTerm(m: Message): boolean {
-    if (m.term > this.term) {
-      if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
-        const force = isTransferContext(m.context);
-        // Leader lease: we heard from a leader within the election timeout, so a vote request
-        // comes from a node that is disrupting a healthy cluster (§6 of the thesis, check-quorum).
-        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
-        if (!force && inLease) return false;
-      }
-      if (m.type === MessageType.PreVote) {
-        // Never change our term because of a pre-vote.
-      } else if (m.type === MessageType.PreVoteResp && !m.reject) {
-        // A granted pre-vote carries the future term; we bump when the pre-election is won.
-      } else if (m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap) {
-        this.becomeFollower(m.term, m.from);
-      } else {
-        this.becomeFollower(m.term, NONE);
-      }
-      return true;
-    }
-    if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === MessageType.Heartbeat || m.type === MessageType.App)) {
-        // A stale leader (e.g. back from a partition) would otherwise never learn the newer
-        // term: with check-quorum/pre-vote nobody bumps its term by a vote request.
-        this.send(newMessage(MessageType.AppResp, m.from));
-      } else if (m.type === MessageType.PreVote) {
-        this.send(newMessage(MessageType.PreVoteResp, m.from, { term: this.term, reject: true }));
-      }
-      return false;
-    }
-    return true;
-  }
-
-  private handleVoteRequest(m: Message): void {
-    const isPre = m.type === MessageType.PreVote;
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === NONE && this.lead === NONE) ||
-      (isPre && m.term > this.term);
-    const respType = isPre ? MessageType.PreVoteResp : MessageType.VoteResp;
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
-      // Reply with the request's term: for a pre-vote ours is lower and would be ignored.
-      this.send(newMessage(respType, m.from, { term: m.term }));
-      if (!isPre) {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.send(newMessage(respType, m.from, { term: this.term, reject: true }));
     }
   }
 

@@ -3,7 +3,8 @@
 // driver use. One Ready is persisted by persistReady() in ONE transaction with ONE fsync.
 import fs from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "../sqlite.ts";
 import { entrySize } from "./entries.ts";
 import { RaftError } from "./types.ts";
 import type { ConfState, Entry, EntryType, HardState, LogStore, Snapshot } from "./types.ts";
@@ -67,7 +68,7 @@ export class SqliteLogStore implements LogStore {
 
   static open(dataDir: string, options: SqliteLogStoreOptions = {}): SqliteLogStore {
     fs.mkdirSync(dataDir, { recursive: true });
-    const db = new Database(path.join(dataDir, "raft.db"));
+    const db = openDatabase(path.join(dataDir, "raft.db"), { synchronous: "FULL" });
     try {
       return new SqliteLogStore(db, options);
     } catch (err) {

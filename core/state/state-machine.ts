@@ -12,6 +12,7 @@ import type { ApplyStatements, CommandResult } from "./apply.ts";
 import { decodeEnvelope } from "./commands.ts";
 import type { CommandType, NodeRole } from "./commands.ts";
 import { CommandError, StateError } from "./errors.ts";
+import { openDatabase } from "../sqlite.ts";
 import { migrate } from "./migrations.ts";
 
 /** Upper bound on rows returned by one range() read. */
@@ -71,7 +72,9 @@ function prefixEnd(prefix: Uint8Array): Buffer | null {
  * the last applied batches, but never corrupts the database, and the Raft log (fsynced) is the
  * durable record. At restart the driver passes `appliedIndex` (read from meta, written in the
  * same transaction as the batch) to Raft as `applied`, so every entry after it is delivered and
- * applied again; entries at or below it are skipped, so re-delivery is harmless.
+ * applied again; entries at or below it are skipped, so re-delivery is harmless. If the lost
+ * batches are already compacted out of the log, the Raft snapshot (which covers them) must be
+ * restored first: the driver does so when the stored snapshot is ahead of appliedIndex.
  */
 export class StateMachine {
   private db: Database.Database;
@@ -88,12 +91,9 @@ export class StateMachine {
   }
 
   private static openDb(file: string): Database.Database {
-    const db = new Database(file);
+    // NORMAL, not FULL, is safe here because state.db is derived data: see the class comment.
+    const db = openDatabase(file, { synchronous: "NORMAL" });
     try {
-      if (file !== ":memory:") {
-        db.pragma("journal_mode = WAL");
-        db.pragma("synchronous = NORMAL");
-      }
       migrate(db);
       return db;
     } catch (err) {

@@ -175,7 +175,20 @@ export class EtcdCluster {
     if (!m) throw new EtcdClusterError("ETCD_MEMBER_UNKNOWN", `restarting etcd member ${name}: no such member (have ${this.memberNames().join(", ")})`);
     if (m.process && m.process.exitCode === null && m.process.signalCode === null) await this.stopMember(m);
     this.spawnMember(m, join(this.baseDir, "logs"));
-    await this.waitForLeader(clusterReadyTimeoutMs);
+    await this.waitForMember(m, clusterReadyTimeoutMs);
+  }
+
+  /** Until the member itself answers and names a leader: it has rejoined the cluster. */
+  private async waitForMember(m: Member, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await this.probe.status(`127.0.0.1:${m.clientPort}`).catch(() => undefined);
+      if (status && status.leader !== 0n) return;
+      if (Date.now() > deadline) {
+        throw new EtcdClusterError("ETCD_NOT_READY", `restarting etcd member ${m.name}: it did not rejoin a led cluster within ${timeoutMs} ms (see ${this.baseDir}/logs/${m.name}.log)`);
+      }
+      await sleep(pollIntervalMs);
+    }
   }
 
   private async stopMember(m: Member): Promise<void> {

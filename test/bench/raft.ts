@@ -10,6 +10,7 @@
 // 60% of a core, and extra worker threads only took CPU from the servers (measured: 2 workers
 // gave no gain and sometimes half the throughput), so the main thread is the default.
 import { readFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { createEtcdTarget } from "./etcd-target.ts";
 import { measureFailover, runLoad } from "./load.ts";
 import type { LoadResult } from "./load.ts";
@@ -156,8 +157,16 @@ function printReport(rows: readonly RunRow[], failover: Map<string, number>, cfg
   console.log(JSON.stringify({ bench: "raft_failover", trivet_ms: round(failover.get("trivet"), 0), etcd_ms: round(failover.get("etcd"), 0) }));
 }
 
+/** Other work on the machine takes CPU from both the servers and the load generator. */
+function warnIfBusy(when: string): void {
+  const load = loadavg()[0] ?? 0;
+  const cores = availableParallelism();
+  if (load > cores / 2) console.error(`[bench] warning ${when}: 1-minute load average ${load.toFixed(1)} on ${cores} cores; other work is competing with the benchmark, figures will be low and noisy`);
+}
+
 async function main(): Promise<void> {
   const cfg = parseConfig(process.argv.slice(2));
+  warnIfBusy("before the run");
   // The in-process writer is only used for failover: one writer, one channel.
   const targetOptions: BenchTargetOptions = { channels: 1, requestTimeoutMs: failoverAttemptTimeoutMs };
   const targets: BenchTarget[] = [];
@@ -170,6 +179,7 @@ async function main(): Promise<void> {
     rows.push(...r.rows);
     failover.set(target.name, r.failoverMs);
   }
+  warnIfBusy("after the run");
   printReport(rows, failover, cfg);
 }
 

@@ -4,7 +4,7 @@
 // dispose. Later tests (QMP, runtime, consoles, storage) reuse it.
 import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +18,7 @@ export const guestCacheDir = join(repoRoot, ".cache", "guest");
 export const guestBuildTimeoutMs = 300_000;
 export const guestLockWaitMs = 360_000;
 export const guestLockPollMs = 200;
+export const guestLockOrphanMs = 30_000;
 export const guestExitWaitMs = 5000;
 export const serialLinesMax = 20_000;
 export const guestMemoryMib = 256;
@@ -63,7 +64,9 @@ async function withBuildLock<T>(fn: () => Promise<T>): Promise<T> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const owner = Number(await readFile(join(lockDir, "pid"), "utf8").catch(() => "0"));
-      if (owner > 0 && !processAlive(owner)) await rm(lockDir, { recursive: true, force: true });
+      // No pid file yet is normal for a moment; for longer, its creator died before writing it.
+      const ageMs = Date.now() - ((await stat(lockDir).catch(() => undefined))?.mtimeMs ?? Date.now());
+      if (owner > 0 ? !processAlive(owner) : ageMs > guestLockOrphanMs) await rm(lockDir, { recursive: true, force: true });
       if (Date.now() > deadline) throw new GuestError("lock", `building the test guest: lock ${lockDir} still held after ${guestLockWaitMs / 1000} s`);
       await new Promise((r) => setTimeout(r, guestLockPollMs));
     }

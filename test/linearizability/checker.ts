@@ -46,7 +46,9 @@ export function checkLinearizable<State, Input, Output>(
   options: CheckOptions = {},
 ): CheckResult<Input, Output> {
   const nowMs = options.nowMs ?? (() => performance.now());
-  const deadlineMs = nowMs() + (options.timeoutMs ?? defaultCheckTimeoutMs);
+  const timeoutMs = options.timeoutMs ?? defaultCheckTimeoutMs;
+  const shrinkTimeoutMs = options.shrinkTimeoutMs ?? defaultShrinkTimeoutMs;
+  const deadlineMs = nowMs() + timeoutMs;
   const ops = prepare(model, history);
   const partitions = model.partition(ops);
   const timedOut: string[] = [];
@@ -55,9 +57,9 @@ export function checkLinearizable<State, Input, Output>(
     const result = searchLinearization(model, sorted, deadlineMs, nowMs);
     if (result.kind === "timeout") timedOut.push(part.label);
     if (result.kind !== "fail") continue;
-    const shrinkDeadlineMs = nowMs() + (options.shrinkTimeoutMs ?? defaultShrinkTimeoutMs);
+    const shrinkDeadlineMs = nowMs() + shrinkTimeoutMs;
     const small = shrinkCounterexample(model, sorted, shrinkDeadlineMs, nowMs);
-    const search = { deadlineMs: shrinkDeadlineMs + (options.shrinkTimeoutMs ?? defaultShrinkTimeoutMs), nowMs };
+    const search = { deadlineMs: shrinkDeadlineMs + shrinkTimeoutMs, nowMs };
     const counterexample = explain(model, part.label, { small, full: sorted, fullFurthest: result.furthest }, search);
     return {
       ok: false,
@@ -68,7 +70,7 @@ export function checkLinearizable<State, Input, Output>(
   }
   if (timedOut.length > 0) {
     const description =
-      `linearizability unknown: the search ran out of its ${options.timeoutMs ?? defaultCheckTimeoutMs} ms budget ` +
+      `linearizability unknown: the search ran out of its ${timeoutMs} ms budget ` +
       `on ${timedOut.length} of ${partitions.length} partitions (${timedOut.slice(0, 5).join(", ")}` +
       `${timedOut.length > 5 ? ", …" : ""}); raise timeoutMs or record a shorter or less concurrent history`;
     return { ok: "unknown", timedOutPartitions: timedOut, description };

@@ -164,7 +164,7 @@ describe("counterexamples", () => {
 });
 
 function smallOptions(seed: number) {
-  return { seed, operations: 300, keys: 3, clients: 8, gapNsMax: 10, spreadNsMax: 60, infoProbability: 0.05, failProbability: 0.03 };
+  return { seed, operations: 200, keys: 3, clients: 8, gapNsMax: 10, spreadNsMax: 60, infoProbability: 0.05, failProbability: 0.03 };
 }
 
 /** Changes one definite read so that no valid order exists; returns its index, or -1. */

@@ -54,6 +54,7 @@ export class SimCluster {
       deliver: (m) => this.node(m.to)?.receive(m),
       isUp: (id) => this.node(id)?.up ?? false,
       snapshotStatus: (from, to, ok) => this.node(from)?.reportSnapshot(to, ok),
+      unreachable: (from, to) => this.node(from)?.reportUnreachable(to),
     }, options.network);
     const env = this.nodeEnv();
     const voterIds = Array.from({ length: options.voters }, (_, i) => i + 1);

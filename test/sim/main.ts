@@ -49,7 +49,7 @@ function describe(r: RunResult): string {
   return `seed=${r.seed} nodes=${r.voters} events=${r.events} virtual=${r.virtualMs}ms ops=${r.operations} ` +
     `(ok ${r.clients.ok}, fail ${r.clients.fail}, info ${r.clients.info}) elections=${c.elections} crashes=${c.crashes} ` +
     `torn=${c.tornWrites} snapshots=${c.snapshotsCreated}/${c.snapshotsInstalled} confChanges=${r.operator.confChangesProposed} ` +
-    `transfers=${r.operator.transfers} trace=${r.traceHash}`;
+    `cycles=${r.operator.membershipCycles} transfers=${r.operator.transfers} trace=${r.traceHash}`;
 }
 
 function main(): number {

@@ -33,6 +33,8 @@ export interface NetworkHooks {
   isUp(id: NodeId): boolean;
   /** A snapshot message reached its recipient (true) or was lost (false): the sender's transport would know. */
   snapshotStatus(from: NodeId, to: NodeId, ok: boolean): void;
+  /** The link to `to` is cut or `to` is down: a real transport would see the connection fail. */
+  unreachable(from: NodeId, to: NodeId): void;
 }
 
 export interface NetworkStats {
@@ -120,6 +122,7 @@ export class SimNetwork {
     // Checked on arrival, not on sending: a partition also eats what is already on the wire.
     if (!this.connected(m.from, m.to) || !this.hooks.isUp(m.to)) {
       this.drop(m);
+      this.hooks.unreachable(m.from, m.to);
       return;
     }
     this.stats.delivered++;

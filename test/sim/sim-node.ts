@@ -108,6 +108,12 @@ export class SimNode {
     this.drive();
   }
 
+  reportUnreachable(to: NodeId): void {
+    if (this.raft === undefined) return;
+    this.raft.reportUnreachable(to);
+    this.drive();
+  }
+
   /** Proposes a client write; false if the core refused it at once (it then surely did not happen here). */
   propose(cmd: KvCommand, reply: (out: KvOutput) => void): boolean {
     const raft = this.raft;
