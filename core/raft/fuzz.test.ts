@@ -1,7 +1,7 @@
 // Randomized safety test of the core (a small cousin of the simulator under test/sim): 3 or 5
-// nodes under random ticks, proposals, message loss/duplication/reordering, partitions,
-// restarts and log compaction. After every step it checks election safety (one leader per
-// term) and state machine safety (no two nodes apply different entries at one index); at the
+// nodes under random ticks, proposals, membership changes, message loss/duplication/
+// reordering, partitions, restarts and log compaction. After every step it checks election
+// safety (one leader per term) and state machine safety (no two nodes apply different entries at one index); at the
 // end, once healed, the group must elect a leader and commit a new entry everywhere.
 // A failure prints the seed; rerun one with FUZZ_SEED=<seed>.
 
@@ -9,9 +9,11 @@ import { describe, expect, it } from "vitest";
 import { RaftNode } from "./node.ts";
 import { MemoryStorage } from "./memory-storage.ts";
 import { decodeConfChange } from "./confchange.ts";
-import { EntryType, MessageType, RaftError, type Message, type NodeId, type RaftConfig } from "./types.ts";
+import { ConfChangeType, EntryType, MessageType, RaftError, type Message, type NodeId, type RaftConfig } from "./types.ts";
 
-const seeds = process.env.FUZZ_SEED ? [Number(process.env.FUZZ_SEED)] : Array.from({ length: 40 }, (_, i) => i + 1);
+/** FUZZ_RUNS=n runs more seeds locally; CI runs a fixed set of 40 so results are reproducible. */
+const runs = Number(process.env.FUZZ_RUNS ?? 40);
+const seeds = process.env.FUZZ_SEED ? [Number(process.env.FUZZ_SEED)] : Array.from({ length: runs }, (_, i) => i + 1);
 const stepsPerRun = 1500;
 /** Rounds of tick+deliver allowed for the healed group to commit a final entry. */
 const livenessRounds = 400;
@@ -61,7 +63,10 @@ function run(seed: number): void {
     if (rd.snapshot) n.storage.applySnapshot(rd.snapshot);
     n.storage.append(rd.entries, true);
     if (rd.hardState) n.storage.setHardState(rd.hardState, true);
-    for (const m of rd.messages) if (isolated.has(m.from) === isolated.has(m.to)) wire.push(m);
+    for (const m of rd.messages) {
+      if (isolated.has(m.from) === isolated.has(m.to)) wire.push(m);
+      else if (m.type === MessageType.Snap) n.node.reportSnapshot(m.to, false);
+    }
     for (const e of rd.committedEntries) {
       const key = `${e.term}:${e.type}:${new TextDecoder().decode(e.data)}`;
       const prev = appliedAt.get(e.index);
@@ -112,7 +117,11 @@ function run(seed: number): void {
         n.node = new RaftNode({ ...n.config, applied: 0 });
         for (const m of wire) if (m.to === id && m.type === MessageType.Snap) nodes.get(m.from)?.node.reportSnapshot(id, false);
         wire = wire.filter((m) => m.to !== id);
-      } else if (action < 68) {
+      } else if (action < 69) {
+        const target = ids[rnd.intn(ids.length)]!;
+        const type = [ConfChangeType.AddVoter, ConfChangeType.AddLearner, ConfChangeType.RemoveNode][rnd.intn(3)]!;
+        n.node.proposeConfChange({ type, nodeId: target });
+      } else if (action < 70) {
         const st = n.node.status();
         if (st.applied > n.storage.firstIndex()) {
           n.storage.createSnapshot(st.applied, st.confState, new Uint8Array(0));
@@ -137,13 +146,17 @@ function run(seed: number): void {
     if (leader !== undefined && round % 20 === 0) {
       try { nodes.get(leader)!.node.propose(new TextEncoder().encode("final")); } catch { /* transfer under way: retry later */ }
     }
-    done = [...appliedAt.values()].some((v) => v.endsWith(":final")) &&
-      ids.every((id) => nodes.get(id)!.node.status().applied >= Math.max(...[...appliedAt.keys()].filter((i) => appliedAt.get(i)!.endsWith(":final"))));
+    // Members per the leader's configuration must all apply it (removed nodes need not).
+    const finalAt = [...appliedAt.keys()].filter((i) => appliedAt.get(i)!.endsWith(":final"));
+    if (leader !== undefined && finalAt.length > 0) {
+      const cs = nodes.get(leader)!.node.status().confState;
+      done = [...cs.voters, ...cs.learners].every((id) => nodes.get(id)!.node.status().applied >= Math.max(...finalAt));
+    }
   }
   const describeNodes = () => ids.map((id) => {
     const st = nodes.get(id)!.node.status();
     const prs = st.progress ? " " + [...st.progress].map(([p, v]) => `${p}:${v.state}/${v.match}/${v.next}`).join(",") : "";
-    return `${id}:${st.role} t${st.term} lead${st.leader} c${st.commit} a${st.applied} last${st.lastIndex}${prs}`;
+    return `${id}:${st.role} t${st.term} lead${st.leader} c${st.commit} a${st.applied} last${st.lastIndex} v(${st.confState.voters}) l(${st.confState.learners})${prs}`;
   }).join("; ");
   expect(done, `seed ${seed}: healed group did not commit a final entry on all nodes: ${describeNodes()}`).toBe(true);
 }

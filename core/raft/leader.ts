@@ -173,6 +173,25 @@ function handleAppendResponse(r: Raft, pr: Progress, m: Message): void {
   if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) {
     r.send(newMessage(MessageType.TimeoutNow, m.from));
   }
+  maybeStepDownRemoved(r);
+}
+
+/**
+ * A leader that applied its own removal steps down only once some remaining voter has its
+ * whole log, and tells that voter to campaign at once. Stepping down earlier could leave the
+ * remaining voters unable to elect anyone: a voter that has not learned the removal is
+ * committed still needs this node's vote, which a more up-to-date log would refuse.
+ */
+export function maybeStepDownRemoved(r: Raft): void {
+  if (r.state !== "leader" || r.trk.isVoter(r.id)) return;
+  const last = r.log.lastIndex();
+  for (const id of r.trk.voters) {
+    if (r.trk.progress.get(id)!.match !== last) continue;
+    r.send(newMessage(MessageType.TimeoutNow, id));
+    r.logger?.info("raft: removed leader stepping down", { node: r.id, term: r.term, successor: id });
+    r.becomeFollower(r.term, NONE);
+    return;
+  }
 }
 
 function handleHeartbeatResponse(r: Raft, pr: Progress, m: Message): void {

@@ -8,7 +8,7 @@
 import { RaftLog } from "./log.ts";
 import { ProgressTracker } from "./tracker.ts";
 import { ReadOnly } from "./readonly.ts";
-import { stepLeader, bcastAppend, maybeSendAppend, maybeCommitAndReleaseReads } from "./leader.ts";
+import { stepLeader, bcastAppend, maybeSendAppend, maybeCommitAndReleaseReads, maybeStepDownRemoved } from "./leader.ts";
 import { stepCandidate, stepFollower } from "./follower.ts";
 import { campaign, checkTerm, handleVoteRequest, hup } from "./election.ts";
 import { newMessage } from "./messages.ts";
@@ -284,10 +284,10 @@ export class Raft {
     this.trk.setConfig(cs, this.log.lastIndex());
     if (this.state !== "leader") return cs;
     if (!this.trk.progress.has(this.id) || !this.trk.isVoter(this.id)) {
-      // This leader was removed: tell followers the commit index, then step down so the
-      // remaining voters elect a leader among themselves.
+      // This leader was removed. It accepts no more proposals and hands over as soon as a
+      // remaining voter has its whole log (see maybeStepDownRemoved).
       bcastAppend(this);
-      this.becomeFollower(this.term, NONE);
+      maybeStepDownRemoved(this);
       return cs;
     }
     if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) this.leadTransferee = NONE;

@@ -46,6 +46,10 @@ class StateMachineAdapter implements HostStateMachine {
     return this.sm.appliedIndex;
   }
 
+  confState(): ConfState {
+    return this.sm.confState();
+  }
+
   apply(entries: Entry[], confState?: ConfState): AppliedRequest[] {
     const out: AppliedRequest[] = [];
     for (const r of this.sm.apply(entries, { confState })) {

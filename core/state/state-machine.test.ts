@@ -85,6 +85,21 @@ describe("StateMachine apply", () => {
     expect(sm.get(b("k0")).version).toBe(1);
   });
 
+  it("forgets de-duplication records of clients silent past the retention, at fixed log positions", () => {
+    const sm = StateMachine.open(":memory:");
+    const dayMs = 24 * 60 * 60 * 1000;
+    const at = (index: number, clientId: string, seq: number, atMs: number, command: Command): Entry =>
+      ({ index, term: 1, type: EntryType.Normal, data: encodeEnvelope({ clientId, seq, atMs, command }) });
+    sm.apply([at(1, "gone", 1, 0, put("g", "1")), at(2, "recent", 1, dayMs, put("r", "1"))]);
+    const filler = Array.from({ length: 1021 }, (_, k) => at(k + 3, "busy", k + 1, dayMs + 1000, put("f", "x")));
+    sm.apply(filler);
+    // Index 1024 is a pruning position: records older than atMs - 24 h go.
+    sm.apply([at(1024, "busy", 5000, dayMs + 2000, put("f", "y"))]);
+    const [gone, recent] = sm.apply([at(1025, "gone", 1, dayMs + 3000, put("g", "1")), at(1026, "recent", 1, dayMs + 3000, put("r", "1"))]);
+    expect(gone).toMatchObject({ kind: "command", duplicate: false, result: { ok: true, version: 2 } });
+    expect(recent).toMatchObject({ kind: "command", duplicate: true, result: { ok: true, version: 1 } });
+  });
+
   it("skips entries at or below the applied index, no-ops empty entries, records conf state", () => {
     const sm = StateMachine.open(":memory:");
     sm.apply([cmd(1, put("a", "1")), { index: 2, term: 2, type: EntryType.Normal, data: new Uint8Array(0) }]);

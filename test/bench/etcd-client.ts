@@ -5,15 +5,15 @@
 import * as grpc from "@grpc/grpc-js";
 import { ProtoWriter, decodeFields, lastField, toInt64 } from "./protowire.ts";
 import type { ProtoField } from "./protowire.ts";
-import { grpcChannelOptions } from "./target.ts";
+import { grpcChannelOptions, loadRequestTimeoutMs } from "./target.ts";
 import type { Writer } from "./target.ts";
 
 const putMethod = "/etcdserverpb.KV/Put";
 const rangeMethod = "/etcdserverpb.KV/Range";
 const statusMethod = "/etcdserverpb.Maintenance/Status";
 
-/** Long enough for a write queued behind 1000 others on a loaded 2-core machine. */
-export const requestTimeoutMsDefault = 10_000;
+/** The load-run deadline shared with the Trivet target (target.ts). */
+export const requestTimeoutMsDefault = loadRequestTimeoutMs;
 
 export interface ResponseHeader {
   clusterId: bigint;

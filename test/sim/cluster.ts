@@ -23,6 +23,7 @@ export interface ClusterOptions {
   snapshotEveryEntries: number;
   readyRoundsMax: number;
   makeKv(): ReplicatedKv;
+  staleReads: boolean;
 }
 
 export interface ClusterStats {
@@ -79,6 +80,7 @@ export class SimCluster {
       leaders: () => this.leaders(),
       crashed: (id) => this.afterCrash(id),
       stats: this.stats,
+      staleReads: o.staleReads,
     };
   }
 

@@ -13,6 +13,7 @@ import { StateMachineKv, type ReplicatedKv } from "./kv.ts";
 import { Operator, type OperatorStats } from "./operator.ts";
 import { SimRand } from "./rng.ts";
 import { Scheduler } from "./scheduler.ts";
+import type { RaftTuning } from "./sim-node.ts";
 
 export interface RunOptions {
   seed: number;
@@ -21,6 +22,8 @@ export interface RunOptions {
   steps: number;
   /** Self-test fault: chance that the disks acknowledge an fsync without persisting. */
   syncLieRate?: number;
+  /** Self-test fault: nodes answer reads locally, skipping ReadIndex. */
+  staleReads?: boolean;
   makeKv?: () => ReplicatedKv;
   log?: (line: string) => void;
 }
@@ -49,17 +52,17 @@ export const checkTimeoutMs = 20_000;
 export function runSeed(o: RunOptions): RunResult {
   const rand = new SimRand(o.seed);
   const scheduler = new Scheduler();
+  const tuning = drawTuning(rand.fork());
+  o.log?.(`seed ${o.seed}: ${JSON.stringify(tuning)}`);
   const cluster = new SimCluster(scheduler, rand.fork(), {
     voters: o.voters,
     tickMs: 10,
-    raft: {
-      electionTick: 10, heartbeatTick: 2, maxSizePerMsgBytes: 4096, maxInflightMsgs: 16,
-      maxUncommittedEntriesBytes: 1 << 20, maxCommittedSizePerReadyBytes: 8192, checkQuorum: true, preVote: true,
-    },
-    disk: { keepEntries: 20, syncLieRate: o.syncLieRate ?? 0 },
+    raft: tuning.raft,
+    disk: { keepEntries: tuning.keepEntries, syncLieRate: o.syncLieRate ?? 0 },
     network: defaultNetworkOptions,
-    snapshotEveryEntries: 40,
+    snapshotEveryEntries: tuning.snapshotEveryEntries,
     readyRoundsMax: 1000,
+    staleReads: o.staleReads ?? false,
     makeKv: o.makeKv ?? (() => new StateMachineKv()),
   });
   const history = new HistoryRecorder<KvInput, KvOutput>();
@@ -95,6 +98,27 @@ export function runSeed(o: RunOptions): RunResult {
     seed: o.seed, voters: o.voters, violation, traceHash: scheduler.traceHash, virtualMs: scheduler.now,
     events: scheduler.eventsRun, operations: history.size,
     cluster: cluster.stats, clients: clients.stats, faults: faults.stats, operator: operator.stats,
+  };
+}
+
+/**
+ * Per-seed settings, drawn from the seed: small message, batch and window bounds force the
+ * paths (probing, many Readies, dropped proposals, frequent snapshots) that defaults hide.
+ */
+function drawTuning(r: SimRand): { raft: RaftTuning; keepEntries: number; snapshotEveryEntries: number } {
+  return {
+    raft: {
+      electionTick: 10,
+      heartbeatTick: r.range(1, 3),
+      maxSizePerMsgBytes: r.pick([256, 4096, 1 << 20]),
+      maxInflightMsgs: r.pick([1, 4, 256]),
+      maxUncommittedEntriesBytes: r.pick([512, 1 << 20]),
+      maxCommittedSizePerReadyBytes: r.pick([256, 8192, 1 << 20]),
+      checkQuorum: r.chance(0.75),
+      preVote: r.chance(0.75),
+    },
+    keepEntries: r.pick([0, 5, 50]),
+    snapshotEveryEntries: r.pick([10, 40, 200]),
   };
 }
 

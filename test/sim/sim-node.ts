@@ -29,6 +29,8 @@ export interface NodeEnv {
   /** The node crashed on its own (mid-persist fault): the cluster schedules its restart. */
   crashed(id: NodeId): void;
   stats: { snapshotsCreated: number; snapshotsInstalled: number; tornWrites: number };
+  /** Self-test fault: answer reads from the local replica without ReadIndex (not linearizable). */
+  staleReads: boolean;
 }
 
 export interface NodeView {
@@ -128,6 +130,10 @@ export class SimNode {
   read(key: string, reply: (r: KvRead) => void): boolean {
     const raft = this.raft;
     if (raft === undefined) return false;
+    if (this.env.staleReads && this.kv !== undefined) {
+      reply(this.kv.get(key));
+      return true;
+    }
     const ctx = `${this.id}/${++this.readCounter}`;
     const accepted = this.ignoreRaftErrors(() => raft.readIndex(new TextEncoder().encode(ctx)));
     if (accepted) this.readWaiters.set(ctx, { key, reply });

@@ -7,7 +7,7 @@ import { InvariantViolation } from "./checks.ts";
 import { runSeed, type RunResult } from "./run.ts";
 
 /** Events per run in this suite: the whole file stays within a few minutes on 2 shared cores. */
-const testSteps = 12_000;
+const testSteps = 20_000;
 const seedsPerSize = 150;
 
 function failures(voters: number, firstSeed: number, count: number): string[] {
@@ -67,5 +67,14 @@ describe("deterministic simulation", () => {
       if (r.violation instanceof InvariantViolation) caught.push(`${seed}: ${r.violation.code}`);
     }
     expect(caught.length).toBeGreaterThan(0);
+  });
+
+  it("catches reads answered from the local replica without ReadIndex", () => {
+    const codes = new Set<string>();
+    for (let seed = 1; seed <= 5; seed++) {
+      const r = runSeed({ seed, voters: 3, steps: 10_000, staleReads: true });
+      if (r.violation instanceof InvariantViolation) codes.add(r.violation.code);
+    }
+    expect([...codes]).toEqual(["linearizability"]);
   });
 });

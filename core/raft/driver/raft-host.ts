@@ -16,6 +16,8 @@ import type { Transport } from "./transport.ts";
 /** What the driver needs from the replicated state machine. */
 export interface HostStateMachine {
   appliedIndex(): number;
+  /** The membership in force at appliedIndex() (recorded with the applied entries). */
+  confState(): ConfState;
   /** Applies committed entries in one transaction; returns one outcome per entry that carried a request. */
   apply(entries: Entry[], confState?: ConfState): AppliedRequest[];
   snapshot(): { index: number; term: number; data: Uint8Array };
@@ -32,6 +34,8 @@ export interface AppliedRequest {
 /** A LogStore that can persist one whole Ready atomically (SqliteLogStore, MemoryStorage adapters). */
 export interface ReadyStore extends LogStore {
   persistReady(ready: { entries: Entry[]; hardState?: HardState; snapshot?: Snapshot }, sync: boolean): void;
+  /** Records the membership in force after entry `index`, durably. */
+  setConfState(index: number, cs: ConfState): void;
 }
 
 export interface RaftHostOptions {
@@ -132,12 +136,17 @@ export class RaftHost {
     }
     for (const [id, addr] of options.initialMembers ?? []) this.peerAddresses.set(id, addr);
     for (const [id, addr] of options.peerAddresses ?? []) this.peerAddresses.set(id, addr);
-    this.confState = this.store.initialState().confState;
     const stored = this.store.snapshot();
     this.lastSnapshotIndex = stored.metadata.index;
     // The log starts after the stored snapshot: a state machine behind it (new group, or a
     // crash between persisting a received snapshot and restoring it) must restore it first.
     if (stored.metadata.index > this.sm.appliedIndex()) this.sm.restore(stored);
+    // Raft restarts with the membership of the applied state: entries up to the applied index
+    // are not delivered again, so a ConfChange among them would otherwise be forgotten.
+    const applied = this.sm.appliedIndex();
+    const smConf = this.sm.confState();
+    if (applied > stored.metadata.index && smConf.voters.length > 0) this.store.setConfState(applied, smConf);
+    this.confState = this.store.initialState().confState;
     this.node = new RaftNode({
       id: options.id,
       electionTick: this.opts.electionTicks,
