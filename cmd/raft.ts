@@ -3,6 +3,7 @@
 // issue) supersedes it with bootstrap, join and mutual TLS; until then this is the way to run
 // the replicated state on its own.
 import * as grpc from "@grpc/grpc-js";
+import { listenGrpc } from "../core/api/grpc-listen.ts";
 import { kvServiceDefinition, kvServiceHandlers } from "../core/api/kv-service.ts";
 import { jsonLogger, parseLogLevel } from "../core/log.ts";
 import { GrpcTransport } from "../core/raft/driver/grpc-transport.ts";
@@ -58,8 +59,7 @@ export const raftServeCommand: Command = {
     });
     const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
     server.addService(kvServiceDefinition, kvServiceHandlers(replica));
-    const apiPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(flags.api, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(new Error(`listening on ${flags.api}: ${err.message}`)) : resolve(port))));
+    const apiPort = await listenGrpc(server, flags.api, grpc.ServerCredentials.createInsecure());
     log.info("node ready", { raft: flags.raft, api: `${flags.api.replace(/:\d+$/, "")}:${apiPort}`, dataDir: flags["data-dir"] });
     await new Promise<void>((resolve) => {
       process.once("SIGTERM", resolve);

@@ -5,7 +5,7 @@
 // same Replica calls.
 import * as grpc from "@grpc/grpc-js";
 import { Reader, Writer } from "../raft/driver/codec.ts";
-import { HostError } from "../raft/driver/raft-host.ts";
+import { HostError, type HostStats } from "../raft/driver/raft-host.ts";
 import { CommandError } from "../state/errors.ts";
 import type { Replica, RequestId } from "../state/replica.ts";
 import type { CommandResult } from "../state/apply.ts";
@@ -134,7 +134,7 @@ export function kvServiceHandlers(replica: Replica): grpc.UntypedServiceImplemen
     }, encodeGetResponse),
     status: handle(async () => {
       const s = replica.status();
-      return { id: s.id, term: s.term, leader: s.leader, role: s.role, commit: s.commit, applied: s.appliedIndex, lastIndex: s.lastIndex, pending: s.pendingProposals };
+      return { id: s.id, term: s.term, leader: s.leader, role: s.role, commit: s.commit, applied: s.appliedIndex, lastIndex: s.lastIndex, pending: s.pendingProposals, stats: s.stats, progress: s.progress ? Object.fromEntries(s.progress) : undefined };
     }, (v) => Buffer.from(JSON.stringify(v))),
     checksum: handle(async () => ({ appliedIndex: replica.stateMachine.appliedIndex, checksum: replica.stateMachine.checksum() }), (v) => Buffer.from(JSON.stringify(v))),
   };
@@ -144,7 +144,7 @@ export function kvServiceHandlers(replica: Replica): grpc.UntypedServiceImplemen
 
 export const KvClientBase = grpc.makeGenericClientConstructor(kvServiceDefinition, "Kv");
 
-export interface KvStatus { id: number; term: number; leader: number; role: string; commit: number; applied: number; lastIndex: number; pending: number }
+export interface KvStatus { id: number; term: number; leader: number; role: string; commit: number; applied: number; lastIndex: number; pending: number; stats: HostStats; progress?: Record<string, { match: number; next: number; state: string }> }
 
 type UnaryMethod = (req: Buffer, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Buffer) => void) => void;
 

@@ -12,11 +12,18 @@ export function isTransferContext(ctx: Uint8Array | undefined): boolean {
   return true;
 }
 
-/** Shared by messages without entries; never mutated. */
-const emptyEntries: Entry[] = [];
+/** Shared by messages without entries; frozen so that no holder can grow it by accident. */
+const emptyEntries = Object.freeze([]) as unknown as Entry[];
 
-/** A message with every field present (one object shape for the whole hot path). */
-export function newMessage(type: MessageType, to: NodeId, fields?: Partial<Message>): Message {
-  const m: Message = { type, from: NONE, to, term: 0, logTerm: 0, index: 0, entries: emptyEntries, commit: 0, reject: false, rejectHint: 0 };
-  return fields ? Object.assign(m, fields) : m;
+/** A message with every required field present (one object shape for the hot path). */
+export function newMessage(type: MessageType, to: NodeId, f?: Partial<Message>): Message {
+  if (!f) return { type, from: NONE, to, term: 0, logTerm: 0, index: 0, entries: emptyEntries, commit: 0, reject: false, rejectHint: 0 };
+  const m: Message = {
+    type, from: f.from ?? NONE, to, term: f.term ?? 0, logTerm: f.logTerm ?? 0, index: f.index ?? 0,
+    entries: f.entries ?? emptyEntries, commit: f.commit ?? 0, reject: f.reject ?? false, rejectHint: f.rejectHint ?? 0,
+  };
+  if (f.logTermHint !== undefined) m.logTermHint = f.logTermHint;
+  if (f.snapshot !== undefined) m.snapshot = f.snapshot;
+  if (f.context !== undefined) m.context = f.context;
+  return m;
 }

@@ -162,6 +162,16 @@ describe("RaftNode", () => {
     expect(fromScratch.ready().committedEntries.map((e) => e.index)).toEqual([2, 3, 4]);
   });
 
+  it("restarts after a crash between persisting a snapshot and the hard state: the snapshot counts as committed", () => {
+    const s = new MemoryStorage();
+    RaftNode.bootstrap(s, [1, 2, 3]);
+    s.applySnapshot({ metadata: { index: 5, term: 2, confState: { voters: [1, 2, 3], learners: [] } }, data: new Uint8Array(0) });
+    const n = new RaftNode(config(2, s)); // hard state still says commit 1
+    expect(n.status()).toMatchObject({ commit: 5, applied: 5, lastIndex: 5 });
+    s.setHardState({ term: 2, vote: 0, commit: 9 }, true);
+    expect(codeOf(() => new RaftNode(config(2, s)))).toBe("invalid");
+  });
+
   it("reportUnreachable stops optimistic replication; reportSnapshot failure returns to probing", () => {
     const net = new TestNet([1, 2, 3]);
     net.get(1).campaign();

@@ -2,6 +2,13 @@
 // peer messages and proposals, then repeatedly takes a Ready (persist → send → apply, see
 // types.ts) and calls advance(). Messages a node would send to itself never appear in a
 // Ready: its own append counts toward the commit index once advance() confirms persistence.
+//
+// What the driver owes the core:
+//  - one Ready at a time: advance(rd) before the next ready();
+//  - applyConfChange(cc) for every committed EntryType.ConfChange entry, when it applies it;
+//  - reportSnapshot(to, ok) for every Snap message it was asked to send (the leader waits in
+//    "snapshot" state until then), reportUnreachable(id) when a send fails;
+//  - unique contexts for concurrent readIndex() calls (a duplicate joins the pending one).
 
 import { Raft } from "./raft.ts";
 import { newMessage } from "./messages.ts";

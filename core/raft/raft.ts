@@ -81,10 +81,12 @@ export class Raft {
   }
 
   private loadState(hs: HardState): void {
-    if (hs.commit < this.log.committed || hs.commit > this.log.lastIndex()) {
-      throw new RaftError("invalid", `restoring raft node ${this.id}: hard state commit ${hs.commit} outside [${this.log.committed}, ${this.log.lastIndex()}]`);
+    if (hs.commit > this.log.lastIndex()) {
+      throw new RaftError("invalid", `restoring raft node ${this.id}: hard state commit ${hs.commit} beyond last index ${this.log.lastIndex()}`);
     }
-    this.log.committed = hs.commit;
+    // A commit index below the snapshot (a crash between persisting the snapshot and the hard
+    // state) is stale: everything in the snapshot is committed.
+    this.log.committed = Math.max(hs.commit, this.log.committed);
     this.term = hs.term;
     this.vote = hs.vote;
   }
@@ -136,7 +138,9 @@ export class Raft {
     }
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
+    // Reads waiting on a leadership that is over are dropped; their callers retry.
     this.readOnly.reset();
+    this.pendingReadIndexMessages = [];
   }
 
   becomeFollower(term: number, lead: NodeId): void {

@@ -54,10 +54,18 @@ export class ProgressTracker {
   committed(): number {
     const n = this.voters.size;
     if (n === 0) return 0;
+    // Insertion sort, descending: n is a handful of voters and this runs on every ack.
     const m = this.matchScratch;
-    m.length = 0;
-    for (const id of this.voters) m.push(this.progress.get(id)?.match ?? 0);
-    m.sort((a, b) => b - a);
+    let k = 0;
+    for (const id of this.voters) {
+      const v = this.progress.get(id)?.match ?? 0;
+      let j = k++;
+      while (j > 0 && m[j - 1]! < v) {
+        m[j] = m[j - 1]!;
+        j--;
+      }
+      m[j] = v;
+    }
     return m[this.quorum() - 1]!;
   }
 

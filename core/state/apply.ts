@@ -3,6 +3,7 @@
 // from the proposer's atMs) and the database, so every replica computes the same results.
 import type Database from "better-sqlite3";
 import type { Command, Envelope } from "./commands.ts";
+import { registry } from "./registry.ts";
 
 /** De-duplication rows kept per client: a retry older than this many newer requests is refused. */
 export const clientRequestsKeptPerClient = 1024;
@@ -18,14 +19,30 @@ export const clientRequestsPruneEveryEntries = 1024;
 
 export type CommandFailureCode = "version_mismatch" | "name_taken" | "not_found" | "request_too_old";
 
+/**
+ * The outcome of a command, recorded for de-duplication and returned to the proposer. Modules
+ * add their own fields (an id they allocated, say) and failure codes (e.g. "permission_denied",
+ * "already_exists"); a failure is deterministic and changes nothing.
+ */
 export type CommandResult =
-  | { ok: true; version?: number; deleted?: boolean; removed?: boolean }
-  | { ok: false; code: CommandFailureCode; message: string; currentVersion?: number };
+  | { ok: true; version?: number; deleted?: boolean; removed?: boolean; [field: string]: unknown }
+  | { ok: false; code: CommandFailureCode | (string & {}); message: string; currentVersion?: number; field?: string };
 
 export type ApplyStatements = ReturnType<typeof prepareApply>;
 
 export function prepareApply(db: Database.Database) {
+  const cache = new Map<string, Database.Statement>();
   return {
+    db,
+    /** Statements of state modules, prepared once per connection. */
+    prepare(sql: string): Database.Statement {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        stmt = db.prepare(sql);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
     kvVersion: db.prepare("SELECT version FROM kv WHERE key = ?").pluck(),
     kvPut: db.prepare(`INSERT INTO kv (key, value, version, updated_index) VALUES (?, ?, 1, ?)
       ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = kv.version + 1, updated_index = excluded.updated_index
@@ -49,7 +66,8 @@ function buf(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-function execute(st: ApplyStatements, c: Command, index: number): CommandResult {
+function execute(st: ApplyStatements, env: Envelope, index: number): CommandResult {
+  const c: Command = env.command;
   switch (c.type) {
     case "kv.put":
       return { ok: true, version: st.kvPut.get(buf(c.key), buf(c.value), index) as number };
@@ -77,6 +95,8 @@ function execute(st: ApplyStatements, c: Command, index: number): CommandResult 
         return { ok: false, code: "not_found", message: `heartbeat of node ${c.id}: no such node` };
       }
       return { ok: true };
+    case "ext":
+      return registry.spec(c.name).apply({ db: st.db, index, atMs: env.atMs, clientId: env.clientId, prepare: st.prepare }, c.payload);
   }
 }
 
@@ -91,7 +111,7 @@ export function applyEnvelope(st: ApplyStatements, env: Envelope, index: number)
     const message = `request ${env.clientId}#${env.seq} is older than the last ${clientRequestsKeptPerClient} requests of its client; its outcome is no longer known`;
     return { result: { ok: false, code: "request_too_old", message }, duplicate: false };
   }
-  const result = execute(st, env.command, index);
+  const result = execute(st, env, index);
   st.requestInsert.run(env.clientId, env.seq, JSON.stringify(result), env.atMs);
   if (env.seq % clientRequestsTrimEverySeqs === 0) st.requestTrimClient.run(env.clientId, env.seq - clientRequestsKeptPerClient);
   if (index % clientRequestsPruneEveryEntries === 0) st.requestPruneOld.run(env.atMs - clientRequestRetentionMs);

@@ -3,6 +3,8 @@
 // Every command travels in an envelope with the proposer's clientId + seq (exactly-once
 // de-duplication of retried proposals) and the proposer-stamped time atMs: apply reads no clock.
 import { CommandError } from "./errors.ts";
+import { decodePayload, encodePayload } from "./modules.ts";
+import { registry } from "./registry.ts";
 
 export const keyMaxBytes = 1024;
 export const valueMaxBytes = 1024 * 1024;
@@ -22,7 +24,9 @@ export type Command =
   | { type: "kv.cas"; key: Uint8Array; expectedVersion: number; value: Uint8Array }
   | { type: "node.upsert"; id: number; name: string; address: string; role: NodeRole }
   | { type: "node.remove"; id: number }
-  | { type: "node.heartbeat"; id: number; atMs: number };
+  | { type: "node.heartbeat"; id: number; atMs: number }
+  /** A command of a state module (modules.ts), by name, with its payload. */
+  | { type: "ext"; name: string; payload: unknown };
 
 export type CommandType = Command["type"];
 
@@ -36,7 +40,7 @@ export interface Envelope {
 }
 
 const typeCodes: Record<CommandType, number> = {
-  "kv.put": 1, "kv.delete": 2, "kv.cas": 3, "node.upsert": 4, "node.remove": 5, "node.heartbeat": 6,
+  "kv.put": 1, "kv.delete": 2, "kv.cas": 3, "node.upsert": 4, "node.remove": 5, "node.heartbeat": 6, ext: 7,
 };
 const typesByCode = new Map<number, CommandType>(Object.entries(typeCodes).map(([t, c]) => [c, t as CommandType]));
 
@@ -104,6 +108,10 @@ export function validateEnvelope(env: Envelope): void {
       checkInt(cmd.id, 1, t, "id");
       checkInt(cmd.atMs, 0, t, "atMs");
       break;
+    case "ext":
+      check(typeof cmd.name === "string" && cmd.name.length > 0, t, "name", "must name a module command");
+      cmd.payload = registry.spec(cmd.name).validate(cmd.payload);
+      break;
   }
 }
 
@@ -160,6 +168,7 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
     case "node.upsert": w.f64(c.id); w.str(c.name); w.str(c.address); w.str(c.role); break;
     case "node.remove": w.f64(c.id); break;
     case "node.heartbeat": w.f64(c.id); w.f64(c.atMs); break;
+    case "ext": w.str(c.name); w.str(encodePayload(c.payload)); break;
   }
   return w.done();
 }
@@ -208,6 +217,7 @@ function readCommand(type: CommandType, r: Reader): Command {
     case "node.upsert": return { type, id: r.f64(), name: r.str(), address: r.str(), role: r.str() as NodeRole };
     case "node.remove": return { type, id: r.f64() };
     case "node.heartbeat": return { type, id: r.f64(), atMs: r.f64() };
+    case "ext": return { type, name: r.str(), payload: decodePayload(r.str()) };
   }
 }
 

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import type Database from "better-sqlite3";
 import { StateError } from "./errors.ts";
+import { registry } from "./registry.ts";
 
 export interface Migration {
   version: number;
@@ -28,6 +29,15 @@ CREATE TABLE client_requests (client_id TEXT NOT NULL, seq INTEGER NOT NULL, res
   },
 ];
 
+/**
+ * Versions reserved for state modules (modules.ts), so areas can add migrations side by side
+ * without renumbering each other: cluster and PKI 2–9, auth 10–19, later areas from 20.
+ * The list actually applied is allMigrations(): the base list plus the modules', in order.
+ */
+export function allMigrations(): Migration[] {
+  return [...migrations, ...registry.migrations()].sort((a, b) => a.version - b.version);
+}
+
 function checksum(m: Migration): string {
   return createHash("sha256").update(m.sql).digest("hex").slice(0, 16);
 }
@@ -46,7 +56,7 @@ function checkList(list: readonly Migration[]): void {
  * not match the list (edited, reordered or removed migrations, or a database from a newer build).
  * Returns the versions before and after.
  */
-export function migrate(db: Database.Database, list: readonly Migration[] = migrations): { from: number; to: number } {
+export function migrate(db: Database.Database, list: readonly Migration[] = allMigrations()): { from: number; to: number } {
   checkList(list);
   db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL)");
   const applied = db.prepare("SELECT version, name, checksum FROM schema_migrations ORDER BY version").all() as { version: number; name: string; checksum: string }[];

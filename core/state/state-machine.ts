@@ -203,6 +203,14 @@ export class StateMachine {
     return { items: rows.map((r) => ({ key: toBytes(r.key), value: toBytes(r.value), version: r.version })), appliedIndex: this.appliedIndex };
   }
 
+  /**
+   * Runs a read-only query of a state module against the local replica; the result comes with
+   * the applied index it reflects. The function must not write (apply is the only writer).
+   */
+  read<T>(fn: (db: Database.Database) => T): { value: T; appliedIndex: number } {
+    return { value: fn(this.db), appliedIndex: this.appliedIndex };
+  }
+
   nodes(): NodeRow[] {
     return this.st.nodes.all() as NodeRow[];
   }

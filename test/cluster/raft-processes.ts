@@ -46,6 +46,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Extra node flags for the node processes, e.g. TRIVET_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+function nodeArgs(): string[] {
+  return (process.env.TRIVET_NODE_ARGS ?? "").split(" ").filter(Boolean);
+}
+
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
@@ -91,7 +96,7 @@ export class RaftProcessCluster {
     const log = fs.openSync(n.logFile, "a");
     const [cmd, argv] = this.opts.binary
       ? [this.opts.binary, args]
-      : [process.execPath, ["--import", "tsx", path.join(repoRoot, "cmd/trivet.ts"), ...args]];
+      : [process.execPath, [...nodeArgs(), "--import", "tsx", path.join(repoRoot, "cmd/trivet.ts"), ...args]];
     n.proc = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", log, log] });
     fs.closeSync(log);
     const end = Date.now() + startTimeoutMs;

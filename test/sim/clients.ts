@@ -101,7 +101,7 @@ class Client {
   }
 
   private arrive(node: SimNode, op: InFlight, token: number): void {
-    if (token !== this.token || !node.up) return; // a down node never answers: the timeout fires
+    if (token !== this.token || !node.responsive) return; // a down or stalled node never answers: the timeout fires
     const answer = (out: KvOutput): void => this.d.scheduler.after(this.d.latencyMs(), `c${this.id} ans`, () => this.answered(token, out));
     let accepted: boolean;
     if (op.cmd === undefined) {
@@ -112,7 +112,10 @@ class Client {
       if (accepted) op.mayHaveTakenEffect = true;
     }
     if (!accepted) {
-      this.d.scheduler.after(this.d.latencyMs(), `c${this.id} rejected`, () => {
+      // Back off before retrying: a refusal (no leader yet) comes back fast and would otherwise
+      // burn every attempt within one election.
+      const backoffMs = this.d.rand.range(Math.floor(this.d.options.requestTimeoutMs / 4), Math.floor(this.d.options.requestTimeoutMs / 2));
+      this.d.scheduler.after(this.d.latencyMs() + backoffMs, `c${this.id} rejected`, () => {
         if (token === this.token) this.retryOrGiveUp();
       });
     }
@@ -122,6 +125,7 @@ class Client {
     const op = this.op;
     if (token !== this.token || op === undefined) return;
     this.d.history.ok(op.handle, out, this.d.scheduler.now * nsPerMs);
+    this.d.scheduler.note(JSON.stringify(out)); // outputs are part of the trace: replays must answer alike
     this.d.stats.ok++;
     if (op.final) this.d.finalOk++;
     if (out.op === "get") this.seenVersion.set(op.input.key, out.version ?? 0);

@@ -91,14 +91,17 @@ export class SimCluster {
   start(): void {
     for (const n of this.nodes) {
       n.start();
-      // Each node's ticks are offset so that timers do not all fire in the same millisecond.
-      this.scheduler.after(this.rand.range(1, this.options.tickMs), `tick n${n.id}`, () => this.tickLoop(n));
+      // Ticks are offset per node, and each node's clock runs a little fast or slow (±20 %), so
+      // that timers neither fire in the same millisecond nor keep the same pace.
+      const tickMs = this.options.tickMs;
+      const periodMs = this.rand.range(Math.ceil(tickMs * 0.8), Math.floor(tickMs * 1.2));
+      this.scheduler.after(this.rand.range(1, tickMs), `tick n${n.id}`, () => this.tickLoop(n, periodMs));
     }
   }
 
-  private tickLoop(n: SimNode): void {
+  private tickLoop(n: SimNode, periodMs: number): void {
     n.tick();
-    this.scheduler.after(this.options.tickMs, `tick n${n.id}`, () => this.tickLoop(n));
+    this.scheduler.after(periodMs, `tick n${n.id}`, () => this.tickLoop(n, periodMs));
   }
 
   leaders(): { id: NodeId; term: number; store: SimDisk }[] {

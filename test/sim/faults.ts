@@ -1,5 +1,6 @@
 // Fault injection for the simulator: crashes (also in the middle of persisting a Ready, and
-// rarely of every node at once), symmetric and one-way partitions, loss spikes, and healing.
+// rarely of every node at once), process stalls, symmetric and one-way partitions, loss
+// spikes, and healing.
 // Faults come at random virtual times from the seeded generator; each temporary fault
 // schedules its own repair so that the cluster keeps getting chances to make progress.
 
@@ -21,11 +22,12 @@ export interface FaultStats {
   oneWayCuts: number;
   powerLosses: number;
   midPersistCrashes: number;
+  pauses: number;
 }
 
 export class Faults {
   private stopped = false;
-  readonly stats: FaultStats = { partitions: 0, oneWayCuts: 0, powerLosses: 0, midPersistCrashes: 0 };
+  readonly stats: FaultStats = { partitions: 0, oneWayCuts: 0, powerLosses: 0, midPersistCrashes: 0, pauses: 0 };
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -87,6 +89,12 @@ export class Faults {
       this.repairLater("loss reset", () => c.net.resetLossRate());
     } else if (r < 0.75) {
       c.net.heal();
+    } else if (r < 0.82) {
+      const n = this.rand.pick(c.nodes);
+      n.pause();
+      this.stats.pauses++;
+      // Resumed even after the chaos phase ends: a stall is not a fault that healing undoes.
+      this.scheduler.after(this.rand.range(50, this.options.repairAfterMsMax), `resume n${n.id}`, () => n.resume());
     }
   }
 }

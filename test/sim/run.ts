@@ -127,10 +127,10 @@ function settle(scheduler: Scheduler, cluster: SimCluster, clients: ClientDriver
   const deadlineMs = scheduler.now + settleMsMax;
   while (!clients.idle && scheduler.now < deadlineMs && scheduler.step()) cluster.checkStep();
   if (clients.finalOk < finals) {
-    const leaders = cluster.leaders().map((l) => `${l.id}@${l.term}`).join(",") || "none";
     throw new InvariantViolation(
       "liveness",
-      `checking liveness: ${clients.finalOk} of ${finals} final operations completed within ${settleMsMax} ms of healing (leaders: ${leaders})`,
+      `checking liveness: ${clients.finalOk} of ${finals} final operations completed within ${settleMsMax} ms of healing\n` +
+        cluster.nodes.map((n) => `  ${n.describe()}`).join("\n"),
     );
   }
 }
@@ -155,7 +155,11 @@ function converge(scheduler: Scheduler, cluster: SimCluster): void {
     if (!scheduler.step()) break;
     cluster.checkStep();
   }
-  throw new InvariantViolation("liveness", `checking convergence: members did not reach the same applied index within ${convergeMsMax} ms (${detail})`);
+  throw new InvariantViolation(
+    "liveness",
+    `checking convergence: members did not reach the same applied index within ${convergeMsMax} ms (${detail})\n` +
+      cluster.nodes.map((n) => `  ${n.describe()}`).join("\n"),
+  );
 }
 
 function checkHistory(history: HistoryRecorder<KvInput, KvOutput>): void {

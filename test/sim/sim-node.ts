@@ -51,6 +51,9 @@ export class SimNode {
   private known: NodeView = { role: "follower", term: 0, lead: 0 };
   /** Fault injection: the next Ready that writes to disk crashes the node half-way through persisting it. */
   crashDuringNextPersist = false;
+  /** A stalled process (GC pause, VM freeze): state kept, no ticks, arriving messages and transport reports wait in `inbox`. */
+  private pausedFlag = false;
+  private inbox: (() => void)[] = [];
 
   constructor(
     readonly id: NodeId,
@@ -60,6 +63,24 @@ export class SimNode {
 
   get up(): boolean {
     return this.raft !== undefined;
+  }
+
+  /** Up and not stalled: able to answer a client now. */
+  get responsive(): boolean {
+    return this.raft !== undefined && !this.pausedFlag;
+  }
+
+  pause(): void {
+    if (this.raft !== undefined) this.pausedFlag = true;
+  }
+
+  /** The stall ends: everything that arrived meanwhile is handled at once, in arrival order. */
+  resume(): void {
+    if (!this.pausedFlag) return;
+    this.pausedFlag = false;
+    const inbox = this.inbox;
+    this.inbox = [];
+    for (const deliver of inbox) deliver();
   }
 
   /** Role, term and leader as the driver learns them from Ready (softState, hardState): no status() call per event. */
@@ -89,29 +110,43 @@ export class SimNode {
     this.readWaiters.clear();
     this.readsReady = [];
     this.crashDuringNextPersist = false;
+    this.pausedFlag = false;
+    this.inbox = [];
     this.disk.crash();
   }
 
   tick(): void {
-    if (this.raft === undefined) return;
+    if (this.raft === undefined || this.pausedFlag) return;
     this.raft.tick();
     this.drive();
   }
 
   receive(m: Message): void {
     if (this.raft === undefined) return;
+    if (this.pausedFlag) {
+      this.inbox.push(() => this.receive(m));
+      return;
+    }
     this.ignoreRaftErrors(() => this.raft?.step(m));
     this.drive();
   }
 
   reportSnapshot(to: NodeId, ok: boolean): void {
     if (this.raft === undefined) return;
+    if (this.pausedFlag) {
+      this.inbox.push(() => this.reportSnapshot(to, ok));
+      return;
+    }
     this.raft.reportSnapshot(to, ok);
     this.drive();
   }
 
   reportUnreachable(to: NodeId): void {
     if (this.raft === undefined) return;
+    if (this.pausedFlag) {
+      this.inbox.push(() => this.reportUnreachable(to));
+      return;
+    }
     this.raft.reportUnreachable(to);
     this.drive();
   }
@@ -119,7 +154,7 @@ export class SimNode {
   /** Proposes a client write; false if the core refused it at once (it then surely did not happen here). */
   propose(cmd: KvCommand, reply: (out: KvOutput) => void): boolean {
     const raft = this.raft;
-    if (raft === undefined) return false;
+    if (raft === undefined || this.pausedFlag) return false;
     const accepted = this.ignoreRaftErrors(() => raft.propose(encodeCommand(cmd)));
     if (accepted) this.writeWaiters.set(commandKey(cmd.clientId, cmd.seq), reply);
     this.drive();
@@ -129,7 +164,7 @@ export class SimNode {
   /** Linearizable read through ReadIndex; answered once this node has applied the read index. */
   read(key: string, reply: (r: KvRead) => void): boolean {
     const raft = this.raft;
-    if (raft === undefined) return false;
+    if (raft === undefined || this.pausedFlag) return false;
     if (this.env.staleReads && this.kv !== undefined) {
       reply(this.kv.get(key));
       return true;
@@ -144,10 +179,20 @@ export class SimNode {
   /** Runs an operator action against the core (conf change, transfer, campaign). */
   act(fn: (raft: RaftNode) => void): boolean {
     const raft = this.raft;
-    if (raft === undefined) return false;
+    if (raft === undefined || this.pausedFlag) return false;
     const ok = this.ignoreRaftErrors(() => fn(raft));
     this.drive();
     return ok;
+  }
+
+  /** One line for failure reports: role, term, indexes, membership and (leader) replication progress. */
+  describe(): string {
+    const raft = this.raft;
+    if (raft === undefined) return `n${this.id} down (disk last ${this.disk.lastIndex()})`;
+    const st = raft.status();
+    const cs = `voters [${st.confState.voters.join(",")}] learners [${st.confState.learners.join(",")}]`;
+    const progress = st.role === "leader" ? ` progress {${raft.describeProgress().join("; ")}}` : "";
+    return `n${this.id} ${st.role} term ${st.term} lead ${st.leader} commit ${st.commit} applied ${this.applied} last ${st.lastIndex} ${cs}${progress}`;
   }
 
   dump(): string | undefined {

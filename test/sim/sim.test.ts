@@ -4,6 +4,7 @@
 // about fsync must be caught — a simulator that cannot fail would prove nothing.
 import { describe, expect, it } from "vitest";
 import { InvariantViolation } from "./checks.ts";
+import { SimKv } from "./kv.ts";
 import { runSeed, type RunResult } from "./run.ts";
 
 /** Events per run in this suite: the whole file stays within a few minutes on 2 shared cores. */
@@ -44,6 +45,14 @@ describe("deterministic simulation", () => {
     expect(a.clients.ok).toBeGreaterThan(50);
     expect(a.cluster.crashes).toBeGreaterThan(0);
     expect(a.cluster.elections).toBeGreaterThan(1);
+  });
+
+  it("gets the same answers from the real state machine as from the reference key/value store", () => {
+    for (let seed = 1; seed <= 3; seed++) {
+      const real = runSeed({ seed, voters: 3, steps: testSteps });
+      const reference = runSeed({ seed, voters: 3, steps: testSteps, makeKv: () => new SimKv() });
+      expect(fingerprint(real), `seed ${seed}`).toEqual(fingerprint(reference));
+    }
   });
 
   it("exercises snapshots, torn writes, membership changes and transfers across seeds", () => {

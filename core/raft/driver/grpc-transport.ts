@@ -6,6 +6,7 @@
 // and the bench may use insecure loopback credentials.
 import * as grpc from "@grpc/grpc-js";
 import { MessageType, type Message, type NodeId } from "../types.ts";
+import { listenGrpc } from "../../api/grpc-listen.ts";
 import { decodeBatch, encodeBatch, Reader, Writer } from "./codec.ts";
 import type { Transport, TransportHandlers } from "./transport.ts";
 
@@ -65,13 +66,14 @@ interface Peer {
   client: RaftClientInstance;
   stream?: grpc.ClientWritableStream<Buffer>;
   queue: Message[];
+  /** The stream's buffer is full; messages wait in `queue` for its drain event. */
+  congested: boolean;
 }
 
 export class GrpcTransport implements Transport {
   private readonly server = new grpc.Server({ "grpc.max_receive_message_length": GRPC_MESSAGE_BYTES_MAX });
   private readonly peers = new Map<NodeId, Peer>();
   private handlers?: TransportHandlers;
-  private flushScheduled = false;
   private stopped = false;
   private readonly queueMax: number;
   private readonly frameBytesMax: number;
@@ -94,9 +96,7 @@ export class GrpcTransport implements Transport {
       snapshot: (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => this.serveSnapshot(call, cb),
     });
     const creds = this.options.serverCredentials ?? grpc.ServerCredentials.createInsecure();
-    this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(this.options.listen, creds, (err, port) => (err ? reject(new Error(`raft transport: listening on ${this.options.listen}: ${err.message}`, { cause: err })) : resolve(port))),
-    );
+    this.port = await listenGrpc(this.server, this.options.listen, creds);
   }
 
   setPeer(id: NodeId, address: string): void {
@@ -105,7 +105,7 @@ export class GrpcTransport implements Transport {
     if (existing) this.closePeer(existing);
     const creds = this.options.channelCredentials ?? grpc.credentials.createInsecure();
     const client = new RaftClient(address, creds, channelOptions) as RaftClientInstance;
-    this.peers.set(id, { id, address, client, queue: [] });
+    this.peers.set(id, { id, address, client, queue: [], congested: false });
   }
 
   removePeer(id: NodeId): void {
@@ -114,7 +114,13 @@ export class GrpcTransport implements Transport {
     this.peers.delete(id);
   }
 
+  /**
+   * Writes at once (no deferral to a later turn): the driver relies on the frames being handed
+   * to HTTP/2 before it blocks the thread in an fsync, so the leader's appends travel while it
+   * writes its own copy. A congested stream queues (bounded) until it drains.
+   */
   send(messages: readonly Message[]): void {
+    const touched = new Set<Peer>();
     for (const m of messages) {
       const peer = this.peers.get(m.to);
       if (!peer) continue; // a peer not (yet) in the configuration: Raft retries once it is
@@ -127,11 +133,9 @@ export class GrpcTransport implements Transport {
         continue;
       }
       peer.queue.push(m);
+      touched.add(peer);
     }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    for (const peer of touched) if (!peer.congested) this.flushPeer(peer);
   }
 
   async stop(): Promise<void> {
@@ -148,15 +152,19 @@ export class GrpcTransport implements Transport {
     peer.client.close();
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.stopped) return;
-    for (const peer of this.peers.values()) {
-      if (peer.queue.length === 0) continue;
-      const batch = peer.queue;
-      peer.queue = [];
-      const stream = this.streamTo(peer);
-      for (const frame of this.frames(batch)) stream.write(frame);
+  private flushPeer(peer: Peer): void {
+    if (this.stopped || peer.queue.length === 0) return;
+    const batch = peer.queue;
+    peer.queue = [];
+    const stream = this.streamTo(peer);
+    let writable = true;
+    for (const frame of this.frames(batch)) writable = stream.write(frame);
+    if (!writable) {
+      peer.congested = true;
+      stream.once("drain", () => {
+        peer.congested = false;
+        this.flushPeer(peer);
+      });
     }
   }
 
@@ -184,6 +192,7 @@ export class GrpcTransport implements Transport {
     });
     stream.on("error", () => {
       if (peer.stream === stream) peer.stream = undefined;
+      peer.congested = false;
     });
     peer.stream = stream;
     return stream;

@@ -10,7 +10,7 @@
 import { randomInt } from "node:crypto";
 import { decodeConfChange, encodeConfChange, RaftNode } from "../node.ts";
 import { EntryType, RaftError } from "../types.ts";
-import type { ConfChange, ConfState, Entry, HardState, LogStore, Logger, NodeId, Ready, Snapshot } from "../types.ts";
+import type { ConfChange, ConfState, Entry, HardState, LogStore, Logger, NodeId, Ready, Role, Snapshot } from "../types.ts";
 import type { Transport } from "./transport.ts";
 
 /** What the driver needs from the replicated state machine. */
@@ -57,6 +57,17 @@ export interface RaftHostOptions {
   snapshotEveryEntries?: number;
   readyIterationsPerTurnMax?: number;
   logger?: Logger;
+}
+
+/** Counters of the Ready loop since start (times in ms), for status and benchmarks. */
+export interface HostStats {
+  readies: number;
+  persists: number;
+  persistedEntries: number;
+  persistMs: number;
+  applies: number;
+  appliedEntries: number;
+  applyMs: number;
 }
 
 export class HostError extends Error {
@@ -116,6 +127,15 @@ export class RaftHost {
   private readSeq = 0;
   private leader = 0;
   private term = 0;
+  private role: Role = "follower";
+  /** Term and vote as last written to stable storage. */
+  private durableTerm: number;
+  private durableVote: NodeId;
+  /** Latest commit-only hard state not yet written (see persist). */
+  private lazyHardState?: HardState;
+  private readonly stats: HostStats = { readies: 0, persists: 0, persistedEntries: 0, persistMs: 0, applies: 0, appliedEntries: 0, applyMs: 0 };
+  /** A leader's Ready is waiting one turn to be written (see handleReady). */
+  private persistDeferred = false;
   private confState: ConfState;
   private lastSnapshotIndex: number;
   private readonly peerAddresses = new Map<NodeId, string>();
@@ -147,6 +167,10 @@ export class RaftHost {
     const smConf = this.sm.confState();
     if (applied > stored.metadata.index && smConf.voters.length > 0) this.store.setConfState(applied, smConf);
     this.confState = this.store.initialState().confState;
+    const hs = this.store.initialState().hardState;
+    this.durableTerm = hs.term;
+    this.durableVote = hs.vote;
+    this.term = hs.term;
     this.node = new RaftNode({
       id: options.id,
       electionTick: this.opts.electionTicks,
@@ -198,8 +222,8 @@ export class RaftHost {
     return { leader: this.leader, term: this.term };
   }
 
-  status(): ReturnType<RaftNode["status"]> & { appliedIndex: number; pendingProposals: number } {
-    return { ...this.node.status(), appliedIndex: this.sm.appliedIndex(), pendingProposals: this.pending.size };
+  status(): ReturnType<RaftNode["status"]> & { appliedIndex: number; pendingProposals: number; stats: HostStats } {
+    return { ...this.node.status(), appliedIndex: this.sm.appliedIndex(), pendingProposals: this.pending.size, stats: { ...this.stats } };
   }
 
   /** Resolves once a leader is known (bounded by timeoutMs). */
@@ -344,25 +368,79 @@ export class RaftHost {
   }
 
   private process(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.persistDeferred) return;
     this.proposeQueued();
     this.flushReads();
     for (let i = 0; i < this.opts.readyIterationsPerTurnMax && this.node.hasReady(); i++) {
-      this.handleReady(this.node.ready());
+      if (this.handleReady(this.node.ready()) === "deferred") return;
     }
     if (this.node.hasReady()) this.schedule();
   }
 
-  private handleReady(rd: Ready): void {
-    if (rd.softState) this.onSoftState(rd.softState.leader);
-    if (rd.hardState) this.term = rd.hardState.term;
-    // 1. Persist before anything that promises it leaves the node.
-    if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      this.store.persistReady({ entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot }, rd.mustSync);
+  /**
+   * One Ready, in the contract's order. The leader may send its appends before writing the same
+   * entries itself (Raft §10.2.1; etcd does the same): its own acknowledgement counts only once
+   * advance() confirms they are durable. The write then waits one turn so that HTTP/2 hands the
+   * frames to the socket before the fsync blocks the thread. Never when the Ready changes term
+   * or vote — those must be durable before any message leaves.
+   */
+  private handleReady(rd: Ready): "done" | "deferred" {
+    this.stats.readies++;
+    if (rd.softState) {
+      this.onSoftState(rd.softState.leader);
+      this.role = rd.softState.role;
     }
-    // 2. Send.
+    const termOrVoteChanged = rd.hardState !== undefined && this.termOrVoteChanged(rd.hardState);
+    if (this.role === "leader" && rd.entries.length > 0 && !rd.snapshot && !termOrVoteChanged) {
+      if (rd.messages.length > 0) this.transport.send(rd.messages);
+      this.persistDeferred = true;
+      setImmediate(() => {
+        this.persistDeferred = false;
+        if (this.stopped) return;
+        this.persist(rd);
+        this.finishReady(rd);
+        this.schedule();
+      });
+      return "deferred";
+    }
+    this.persist(rd);
     if (rd.messages.length > 0) this.transport.send(rd.messages);
-    // 3. Apply.
+    this.finishReady(rd);
+    return "done";
+  }
+
+  /**
+   * Step 1 of the contract. A hard state that only moves the commit index is not written on its
+   * own: Raft needs commit durable for nothing (a restarted node learns it again from the
+   * leader, and the state machine skips entries it has applied), so it rides along with the
+   * next write of entries, term or vote instead of costing a transaction per commit.
+   */
+  private persist(rd: Ready): void {
+    const hs = rd.hardState ?? this.lazyHardState;
+    const commitOnly = rd.entries.length === 0 && !rd.snapshot && (!rd.hardState || !this.termOrVoteChanged(rd.hardState));
+    if (commitOnly) {
+      if (rd.hardState) this.lazyHardState = rd.hardState;
+      return;
+    }
+    const t0 = performance.now();
+    this.store.persistReady({ entries: rd.entries, hardState: hs, snapshot: rd.snapshot }, rd.mustSync);
+    this.stats.persists++;
+    this.stats.persistedEntries += rd.entries.length;
+    this.stats.persistMs += performance.now() - t0;
+    this.lazyHardState = undefined;
+    if (hs) {
+      this.term = hs.term;
+      this.durableTerm = hs.term;
+      this.durableVote = hs.vote;
+    }
+  }
+
+  private termOrVoteChanged(hs: HardState): boolean {
+    return hs.term !== this.durableTerm || hs.vote !== this.durableVote;
+  }
+
+  /** Apply and advance: steps 3 and 4 of the Ready contract. */
+  private finishReady(rd: Ready): void {
     if (rd.snapshot && rd.snapshot.metadata.index > this.sm.appliedIndex()) {
       this.sm.restore(rd.snapshot);
       this.confState = rd.snapshot.metadata.confState;
@@ -371,7 +449,6 @@ export class RaftHost {
     }
     if (rd.committedEntries.length > 0) this.applyCommitted(rd.committedEntries);
     for (const rs of rd.readStates) this.onReadState(rs.index, rs.requestCtx);
-    // 4. Advance.
     this.node.advance(rd);
     this.completeReads();
     this.maybeSnapshot();
@@ -402,7 +479,11 @@ export class RaftHost {
     let run: Entry[] = [];
     const flush = () => {
       if (run.length === 0) return;
+      const t0 = performance.now();
       this.resolveApplied(this.sm.apply(run));
+      this.stats.applies++;
+      this.stats.appliedEntries += run.length;
+      this.stats.applyMs += performance.now() - t0;
       run = [];
     };
     for (const e of entries) {
