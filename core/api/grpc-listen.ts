@@ -8,6 +8,9 @@ import type * as grpc from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
 import type net from "node:net";
 
+const STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
+const SESSION_WINDOW_BYTES = 32 * 1024 * 1024;
+
 export class GrpcListenError extends Error {
   readonly code = "grpc_listen";
   constructor(message: string, options?: { cause?: unknown }) {
@@ -26,6 +29,10 @@ export async function listenGrpc(server: grpc.Server, address: string, credentia
   for (const h2 of http2Servers.keys()) {
     h2.on("connection", (socket: net.Socket) => socket.setNoDelay(true));
     h2.on("secureConnection", (socket: net.Socket) => socket.setNoDelay(true));
+    // HTTP/2's default 64 KiB windows throttle a long-lived stream (Raft appends) to one
+    // window per round trip; peers here are trusted cluster members or bounded API calls.
+    (h2 as unknown as { updateSettings(s: { initialWindowSize: number }): void }).updateSettings({ initialWindowSize: STREAM_WINDOW_BYTES });
+    h2.on("session", (session: { setLocalWindowSize(n: number): void }) => session.setLocalWindowSize(SESSION_WINDOW_BYTES));
   }
   return port;
 }

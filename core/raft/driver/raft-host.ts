@@ -65,9 +65,11 @@ export interface HostStats {
   persists: number;
   persistedEntries: number;
   persistMs: number;
+  persistMsMax: number;
   applies: number;
   appliedEntries: number;
   applyMs: number;
+  applyMsMax: number;
 }
 
 export class HostError extends Error {
@@ -133,7 +135,7 @@ export class RaftHost {
   private durableVote: NodeId;
   /** Latest commit-only hard state not yet written (see persist). */
   private lazyHardState?: HardState;
-  private readonly stats: HostStats = { readies: 0, persists: 0, persistedEntries: 0, persistMs: 0, applies: 0, appliedEntries: 0, applyMs: 0 };
+  private readonly stats: HostStats = { readies: 0, persists: 0, persistedEntries: 0, persistMs: 0, persistMsMax: 0, applies: 0, appliedEntries: 0, applyMs: 0, applyMsMax: 0 };
   /** A leader's Ready is waiting one turn to be written (see handleReady). */
   private persistDeferred = false;
   private confState: ConfState;
@@ -426,7 +428,9 @@ export class RaftHost {
     this.store.persistReady({ entries: rd.entries, hardState: hs, snapshot: rd.snapshot }, rd.mustSync);
     this.stats.persists++;
     this.stats.persistedEntries += rd.entries.length;
-    this.stats.persistMs += performance.now() - t0;
+    const persistMs = performance.now() - t0;
+    this.stats.persistMs += persistMs;
+    if (persistMs > this.stats.persistMsMax) this.stats.persistMsMax = persistMs;
     this.lazyHardState = undefined;
     if (hs) {
       this.term = hs.term;
@@ -483,7 +487,9 @@ export class RaftHost {
       this.resolveApplied(this.sm.apply(run));
       this.stats.applies++;
       this.stats.appliedEntries += run.length;
-      this.stats.applyMs += performance.now() - t0;
+      const applyMs = performance.now() - t0;
+      this.stats.applyMs += applyMs;
+      if (applyMs > this.stats.applyMsMax) this.stats.applyMsMax = applyMs;
       run = [];
     };
     for (const e of entries) {
