@@ -1,7 +1,9 @@
 // The state modules of this build, in one list. An area adds its module here (one import, one
 // entry); its migrations take the versions reserved for it in migrations.ts.
+import { authModule } from "../api/auth/auth-module.ts";
+import { clusterModule } from "../cluster/cluster-module.ts";
 import { ModuleRegistry, type StateModule } from "./modules.ts";
 
-export const stateModules: StateModule[] = [];
+export const stateModules: StateModule[] = [clusterModule, authModule];
 
 export const registry = new ModuleRegistry(stateModules);

@@ -42,9 +42,16 @@ export class SafetyChecker {
   private readonly entryAt = new Map<string, string>();
   /** "index:term" → term of the entry before it in that log (part 2: equal prefixes, by induction). */
   private readonly prevTermAt = new Map<string, number>();
-  /** index → entry applied there by any state machine: committed, never to change. */
-  private readonly committed = new Map<number, { term: number; hash: string; by: NodeId }>();
+  /**
+   * index → the entry's term and the term of the leader that first counted it committed.
+   * Leader completeness (Raft §5.4) binds leaders of later terms than the commit term only: a
+   * stale leader of an older term may legitimately lack entries committed after it was elected.
+   */
+  private readonly commits = new Map<number, { entryTerm: number; commitTerm: number }>();
+  /** Highest index any leader has counted committed. */
   maxCommittedIndex = 0;
+  /** index → entry applied there by any state machine: it must never differ. */
+  private readonly applied = new Map<number, { term: number; hash: string; by: NodeId }>();
   leadersSeen = 0;
 
   /** Called whenever a node reports itself leader of `term` (cheap when already seen). */
@@ -56,31 +63,43 @@ export class SafetyChecker {
     }
     this.leaderOfTerm.set(term, id);
     this.leadersSeen++;
-    this.checkLeaderLog(id, term, store);
-  }
-
-  /** Every committed entry must be in the new leader's log (those before its log start are in its snapshot). */
-  private checkLeaderLog(id: NodeId, term: number, store: LogStore): void {
-    const last = store.lastIndex();
-    if (last < this.maxCommittedIndex) {
-      throw new InvariantViolation(
-        "leader_completeness",
-        `checking leader completeness: node ${id} became leader of term ${term} with last index ${last}, but index ${this.maxCommittedIndex} is committed`,
-      );
-    }
     for (let i = Math.max(store.firstIndex(), 1); i <= this.maxCommittedIndex; i++) this.checkLeaderHas(id, term, store, i);
   }
 
+  /** Entries before the leader's log start are in its snapshot, which holds committed state only. */
   private checkLeaderHas(id: NodeId, term: number, store: LogStore, index: number): void {
-    const c = this.committed.get(index);
-    if (c === undefined || c.term >= term) return;
+    const c = this.commits.get(index);
+    if (c === undefined || c.commitTerm >= term || index < store.firstIndex()) return;
     const t = termAt(store, index);
-    if (t === undefined) return; // compacted into the leader's snapshot
-    if (t !== c.term) {
+    if (t !== c.entryTerm) {
+      const held = t === undefined ? `its log ends at ${store.lastIndex()}` : `it holds term ${t} there`;
       throw new InvariantViolation(
         "leader_completeness",
-        `checking leader completeness: index ${index} was committed with term ${c.term} (applied by node ${c.by}), but leader ${id} of term ${term} holds term ${t} there`,
+        `checking leader completeness: index ${index} (term ${c.entryTerm}) was committed in term ${c.commitTerm}, but node ${id} is leader of term ${term} and ${held}`,
       );
+    }
+  }
+
+  /**
+   * Called with a node's new hard state: everything up to `commit` is committed in a term ≤
+   * `term`, and must already be in the log of every leader of a later term.
+   */
+  onCommit(
+    id: NodeId, term: number, commit: number, store: LogStore, unpersisted: readonly Entry[],
+    leaders: readonly { id: NodeId; term: number; store: LogStore }[],
+  ): void {
+    if (commit <= this.maxCommittedIndex) return;
+    const from = this.maxCommittedIndex + 1;
+    // Entries of the same Ready are not on the disk yet and replace its tail from their first index.
+    const firstUnpersisted = unpersisted[0]?.index ?? Infinity;
+    for (let i = from; i <= commit; i++) {
+      const entryTerm = i >= firstUnpersisted ? unpersisted[i - firstUnpersisted]?.term : termAt(store, i);
+      if (entryTerm !== undefined) this.commits.set(i, { entryTerm, commitTerm: term });
+    }
+    this.maxCommittedIndex = commit;
+    for (const l of leaders) {
+      if (l.id === id) continue;
+      for (let i = from; i <= commit; i++) this.checkLeaderHas(l.id, l.term, l.store, i);
     }
   }
 
@@ -107,34 +126,41 @@ export class SafetyChecker {
     }
   }
 
-  /**
-   * Called for each entry a node applies. `leaders` are the nodes that currently think they lead:
-   * a newly committed entry must already be in the log of every leader of a later term.
-   */
-  onApply(id: NodeId, e: Entry, leaders: readonly { id: NodeId; term: number; store: LogStore }[]): void {
+  /** Called for each entry a node applies: the same entry at each index everywhere, and a committed one. */
+  onApply(id: NodeId, e: Entry): void {
+    const c = this.commits.get(e.index);
+    if (c === undefined && e.index > this.maxCommittedIndex) {
+      throw new InvariantViolation("state_machine_safety", `checking state-machine safety: node ${id} applied index ${e.index}, which no leader has committed`);
+    }
+    if (c !== undefined && c.entryTerm !== e.term) {
+      throw new InvariantViolation(
+        "state_machine_safety",
+        `checking state-machine safety: node ${id} applied term ${e.term} at index ${e.index}, but term ${c.entryTerm} was committed there`,
+      );
+    }
     const hash = entryHash(e);
-    const c = this.committed.get(e.index);
-    if (c !== undefined) {
-      if (c.term !== e.term || c.hash !== hash) {
-        throw new InvariantViolation(
-          "state_machine_safety",
-          `checking state-machine safety: node ${id} applied term ${e.term} at index ${e.index}, node ${c.by} applied term ${c.term} there (same entry: ${c.hash === hash})`,
-        );
-      }
+    const a = this.applied.get(e.index);
+    if (a === undefined) {
+      this.applied.set(e.index, { term: e.term, hash, by: id });
       return;
     }
-    this.committed.set(e.index, { term: e.term, hash, by: id });
-    if (e.index > this.maxCommittedIndex) this.maxCommittedIndex = e.index;
-    for (const l of leaders) this.checkLeaderHas(l.id, l.term, l.store, e.index);
+    if (a.term !== e.term || a.hash !== hash) {
+      throw new InvariantViolation(
+        "state_machine_safety",
+        `checking state-machine safety: node ${id} applied term ${e.term} at index ${e.index}, node ${a.by} applied term ${a.term} there (same entry: ${a.hash === hash})`,
+      );
+    }
   }
 
   /** Applying a snapshot at `index` stands for applying everything up to it. */
   onApplySnapshot(id: NodeId, index: number, term: number): void {
-    const c = this.committed.get(index);
-    if (c !== undefined && c.term !== term) {
+    const a = this.applied.get(index);
+    const c = this.commits.get(index);
+    const other = a?.term ?? c?.entryTerm;
+    if (other !== undefined && other !== term) {
       throw new InvariantViolation(
         "state_machine_safety",
-        `checking state-machine safety: node ${id} installed a snapshot at index ${index} term ${term}, but term ${c.term} was applied there`,
+        `checking state-machine safety: node ${id} installed a snapshot at index ${index} term ${term}, but term ${other} was applied or committed there`,
       );
     }
   }

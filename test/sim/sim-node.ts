@@ -217,6 +217,12 @@ export class SimNode {
       }
       const raft = this.raft;
       const rd = raft.ready();
+      if (rd.hardState !== undefined) {
+        // Any node's commit index at term T covers entries committed in a term ≤ T: a sound
+        // (and, since leaders report first, usually exact) commit term for the checker. Noted
+        // before persisting: the core decided it even if the power fails right now.
+        this.env.checker.onCommit(this.id, rd.hardState.term, rd.hardState.commit, this.disk, rd.entries, this.env.leaders());
+      }
       if (this.crashDuringNextPersist && writesToDisk(rd)) {
         this.persistTorn(rd);
         this.crash();
@@ -279,10 +285,9 @@ export class SimNode {
       for (const [key, out] of kv.apply(batch, confState)) this.answerWrite(key, out);
       batch = [];
     };
-    const leaders = this.env.leaders();
     for (const e of entries) {
       if (e.index <= this.applied) continue;
-      this.env.checker.onApply(this.id, e, leaders);
+      this.env.checker.onApply(this.id, e);
       batch.push(e);
       this.applied = e.index;
       if (e.type === EntryType.ConfChange) {
