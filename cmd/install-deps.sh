@@ -9,6 +9,7 @@ packages=(
   linux-image-cloud-amd64                       # the test guest's kernel, the KVM probe's
   etcd-server etcd-client                       # the peer of the Raft benchmark
   fio                                           # storage benchmark
+  protobuf-compiler                             # protoc: checks the generated API code is fresh
   iproute2 procps ca-certificates git           # namespaces, process tools
 )
 

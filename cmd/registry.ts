@@ -4,6 +4,8 @@ import { buildInfo } from "./version.ts";
 import { selftestCommand } from "./selftest.ts";
 import { hostCheckCommand } from "./host.ts";
 import { raftServeCommand } from "./raft.ts";
+import { demoCommand } from "./demo.ts";
+import { clusterRemoveCommand, clusterStatusCommand, clusterTokenCommand, initCommand, joinCommand, loginCommand, serveCommand } from "./cluster.ts";
 
 const versionCommand: Command = {
   path: ["version"],
@@ -15,4 +17,5 @@ const versionCommand: Command = {
   },
 };
 
-export const commands: Command[] = [versionCommand, selftestCommand, hostCheckCommand, raftServeCommand];
+export const commands: Command[] = [versionCommand, selftestCommand, hostCheckCommand, raftServeCommand,
+  serveCommand, initCommand, joinCommand, loginCommand, clusterStatusCommand, clusterTokenCommand, clusterRemoveCommand, demoCommand];

@@ -4,7 +4,21 @@ import { findCommand, helpText, UsageError } from "./commands.ts";
 import { commands } from "./registry.ts";
 import { buildInfo } from "./version.ts";
 
+/**
+ * grpc-js sends an IP literal as TLS server name when dialling a node by address, which Node
+ * flags (DEP0123) on every process; node certificates carry IP SANs, so the check is sound.
+ */
+function silenceIpServernameWarning(): void {
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const code = typeof rest[0] === "object" && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code === "DEP0123") return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  silenceIpServernameWarning();
   const version = buildInfo().version;
   if (argv.length === 0 || argv[0] === "help" || argv[0] === "--help" || argv[0] === "-h") {
     const topic = argv[0] === "help" ? argv.slice(1) : [];

@@ -17,7 +17,10 @@ export type ClusterErrorCode =
   | "kek_invalid"
   | "kek_permissions"
   | "ca_fingerprint_mismatch"
-  | "tls_connect";
+  | "tls_connect"
+  | "not_initialized"
+  | "already_initialized"
+  | "join_refused";
 
 export class ClusterError extends Error {
   constructor(

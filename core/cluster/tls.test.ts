@@ -47,9 +47,12 @@ function whoAmI(address: string, creds: grpc.ChannelCredentials): Promise<string
     client.whoAmI(Buffer.alloc(0), { deadline: Date.now() + callDeadlineMs }, (err, res) => (err ? reject(err) : resolve(res!.toString()))));
 }
 
-async function refusal(p: Promise<unknown>): Promise<number | string> {
-  return p.then(() => "accepted", (err: grpc.ServiceError) => err.code);
+/** How a call was refused: the gRPC status and the TLS reason grpc-js reports. */
+async function refusal(p: Promise<unknown>): Promise<{ code: number; details: string } | "accepted"> {
+  return p.then(() => "accepted" as const, (err: grpc.ServiceError) => ({ code: err.code, details: err.details }));
 }
+
+const refused = (reason: RegExp) => ({ code: grpc.status.UNAVAILABLE, details: expect.stringMatching(reason) as unknown });
 
 let ca: ClusterCa;
 let other: ClusterCa;
@@ -70,23 +73,23 @@ describe("mutual TLS between nodes", () => {
 
   it("a client without a certificate is refused", async () => {
     const address = await startServer(n1);
-    expect(await refusal(whoAmI(address, bootstrapChannelCredentials(ca.certPem)))).toBe(grpc.status.UNAVAILABLE);
+    expect(await refusal(whoAmI(address, bootstrapChannelCredentials(ca.certPem)))).toEqual(refused(/certificate required/));
   });
 
   it("a client with a certificate from another CA is refused", async () => {
     const address = await startServer(n1);
-    expect(await refusal(whoAmI(address, channelCredentials({ ...stranger, caPem: ca.certPem })))).toBe(grpc.status.UNAVAILABLE);
+    expect(await refusal(whoAmI(address, channelCredentials({ ...stranger, caPem: ca.certPem })))).toEqual(refused(/./));
   });
 
   it("a server from another CA is refused by the client", async () => {
     const address = await startServer({ ...stranger, caPem: ca.certPem });
-    expect(await refusal(whoAmI(address, channelCredentials(n2)))).toBe(grpc.status.UNAVAILABLE);
+    expect(await refusal(whoAmI(address, channelCredentials(n2)))).toEqual(refused(/unable to verify/));
   });
 
   it("a server whose certificate does not name the dialled IP is refused", async () => {
     const elsewhere = await nodeIdentity(ca, "n3", ["10.9.9.9"]);
     const address = await startServer(elsewhere);
-    expect(await refusal(whoAmI(address, channelCredentials(n2)))).toBe(grpc.status.UNAVAILABLE);
+    expect(await refusal(whoAmI(address, channelCredentials(n2)))).toEqual(refused(/IP: 127\.0\.0\.1 is not in the cert's list/));
   });
 });
 
@@ -98,6 +101,8 @@ describe("bootstrap of a joining node", () => {
     expect(await whoAmI(address, bootstrapChannelCredentials(caPem))).toBe("anonymous");
     // The same port still identifies members by their certificates.
     expect(await whoAmI(address, channelCredentials(n2))).toBe("n2");
+    // A certificate from another CA gets no identity there: it counts as no certificate.
+    expect(await whoAmI(address, channelCredentials({ ...stranger, caPem: ca.certPem }))).toBe("anonymous");
   });
 
   it("refuses a server of another cluster (fingerprint mismatch)", async () => {

@@ -35,12 +35,16 @@ function chainOf(id: TlsIdentity): string {
   return `${id.certPem.trimEnd()}\n${id.caPem.trimEnd()}\n`;
 }
 
-/** A CertificateProvider that serves fixed PEMs (grpc-js calls listeners at once when data is there). */
+/**
+ * A CertificateProvider that serves fixed PEMs. It answers a new listener in a microtask, not at
+ * once: grpc-js (1.14) adds the server's watcher only after registering with the provider, so a
+ * synchronous answer would be lost and the server would drop every connection.
+ */
 function staticProvider(id: TlsIdentity): grpc.experimental.CertificateProvider {
   return {
-    addCaCertificateListener: (l) => l({ caCertificate: Buffer.from(id.caPem) }),
+    addCaCertificateListener: (l) => queueMicrotask(() => l({ caCertificate: Buffer.from(id.caPem) })),
     removeCaCertificateListener: () => {},
-    addIdentityCertificateListener: (l) => l({ certificate: Buffer.from(chainOf(id)), privateKey: Buffer.from(id.keyPem) }),
+    addIdentityCertificateListener: (l) => queueMicrotask(() => l({ certificate: Buffer.from(chainOf(id)), privateKey: Buffer.from(id.keyPem) })),
     removeIdentityCertificateListener: () => {},
   };
 }

@@ -3,7 +3,7 @@
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { StateError } from "./errors.ts";
-import { migrate, migrations } from "./migrations.ts";
+import { allMigrations, migrate, migrations } from "./migrations.ts";
 import type { Migration } from "./migrations.ts";
 
 const second: Migration = { version: 2, name: "kv tags", sql: "CREATE TABLE kv_tags (key BLOB NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (key, tag));" };
@@ -22,13 +22,21 @@ function refusal(fn: () => unknown): string {
   return "accepted";
 }
 
+it("applies the state modules' migrations after the base ones, gap-free", () => {
+  const db = new Database(":memory:");
+  const all = allMigrations();
+  expect(all.map((m) => m.version)).toEqual(all.map((_, k) => k + 1));
+  expect(migrate(db)).toEqual({ from: 0, to: all.length });
+  expect(tables(db)).toEqual(expect.arrayContaining(["cluster", "join_tokens", "users", "node_endpoints"]));
+});
+
 describe("migrate", () => {
   it("creates the schema once and is idempotent", () => {
     const db = new Database(":memory:");
-    expect(migrate(db)).toEqual({ from: 0, to: migrations.length });
+    expect(migrate(db, migrations)).toEqual({ from: 0, to: migrations.length });
     expect(tables(db)).toEqual(["client_requests", "kv", "meta", "nodes", "schema_migrations"]);
     db.prepare("INSERT INTO kv (key, value, version, updated_index) VALUES (?, ?, 1, 1)").run(Buffer.from("k"), Buffer.from("v"));
-    expect(migrate(db)).toEqual({ from: migrations.length, to: migrations.length });
+    expect(migrate(db, migrations)).toEqual({ from: migrations.length, to: migrations.length });
     expect(db.prepare("SELECT count(*) AS n FROM kv").get()).toEqual({ n: 1 });
   });
 

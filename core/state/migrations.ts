@@ -30,9 +30,9 @@ CREATE TABLE client_requests (client_id TEXT NOT NULL, seq INTEGER NOT NULL, res
 ];
 
 /**
- * Versions reserved for state modules (modules.ts), so areas can add migrations side by side
- * without renumbering each other: cluster and PKI 2–9, auth 10–19, later areas from 20.
- * The list actually applied is allMigrations(): the base list plus the modules', in order.
+ * The list actually applied: the base list plus the state modules' migrations (modules.ts), in
+ * version order. Versions are global and gap-free (1, 2, 3…): a new migration of any module
+ * takes the next free number — today 1 base, 2 cluster, 3 auth, 4 node endpoints.
  */
 export function allMigrations(): Migration[] {
   return [...migrations, ...registry.migrations()].sort((a, b) => a.version - b.version);

@@ -2,8 +2,9 @@
 // entry); its migrations take the versions reserved for it in migrations.ts.
 import { authModule } from "../api/auth/auth-module.ts";
 import { clusterModule } from "../cluster/cluster-module.ts";
+import { nodeModule } from "../cluster/node-module.ts";
 import { ModuleRegistry, type StateModule } from "./modules.ts";
 
-export const stateModules: StateModule[] = [clusterModule, authModule];
+export const stateModules: StateModule[] = [clusterModule, authModule, nodeModule];
 
 export const registry = new ModuleRegistry(stateModules);

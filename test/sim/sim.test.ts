@@ -2,6 +2,8 @@
 // crashes, torn writes, partitions and membership changes must keep every Raft invariant and
 // a linearizable history; a seed must replay identically; and a cluster on a disk that lies
 // about fsync must be caught — a simulator that cannot fail would prove nothing.
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { InvariantViolation } from "./checks.ts";
 import { SimKv } from "./kv.ts";
@@ -10,6 +12,7 @@ import { runSeed, type RunResult } from "./run.ts";
 /** Events per run in this suite: the whole file stays within a few minutes on 2 shared cores. */
 const testSteps = 20_000;
 const seedsPerSize = 150;
+const replayTimeoutMs = 60_000;
 
 function failures(voters: number, firstSeed: number, count: number): string[] {
   const out: string[] = [];
@@ -45,6 +48,16 @@ describe("deterministic simulation", () => {
     expect(a.clients.ok).toBeGreaterThan(50);
     expect(a.cluster.crashes).toBeGreaterThan(0);
     expect(a.cluster.elections).toBeGreaterThan(1);
+  });
+
+  it("replays a failing seed's printed command in a fresh process identically", () => {
+    const inProcess = runSeed({ seed: 77, voters: 3, steps: testSteps });
+    const out = execFileSync("npx", ["tsx", "test/sim/main.ts", "--seed", "77", "--nodes", "3", "--steps", String(testSteps), "--verbose"], {
+      encoding: "utf8",
+      timeout: replayTimeoutMs,
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+    });
+    expect(/trace=([0-9a-f]{8})/.exec(out)?.[1]).toBe(inProcess.traceHash);
   });
 
   it("gets the same answers from the real state machine as from the reference key/value store", () => {

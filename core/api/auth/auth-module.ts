@@ -17,11 +17,7 @@ export const apiTokensPerUserMax = 100;
 export const auditEntriesKept = 200_000;
 export const auditPruneEveryEntries = 1024;
 export const auditDetailMaxBytes = 4096;
-/**
- * The plan reserves 10–19 for auth, but migrations.ts (checkList, and its test) requires the
- * versions of all migrations to be 1, 2, 3… without gaps; until that rule allows the reserved
- * gaps, auth takes the next free version after the cluster module's 2.
- */
+/** Migration versions are global and gap-free (migrations.ts): auth's first took the next free one. */
 export const authMigrationVersion = 3;
 
 const schema = `

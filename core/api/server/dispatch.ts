@@ -78,7 +78,7 @@ export class Dispatcher {
       if (m.policy.mutation) await this.audit(m, ctx, req, "ok");
       return { response, appliedIndex: this.deps.replica.stateMachine.appliedIndex };
     } catch (err) {
-      throw this.failed(m, err);
+      throw this.failed(m.action, err);
     }
   }
 
@@ -108,7 +108,7 @@ export class Dispatcher {
       if (ctx.readMode === "linearizable") await this.deps.replica.host.linearizableRead();
       return ctx;
     } catch (err) {
-      throw this.failed(m, err);
+      throw this.failed(m.action, err);
     }
   }
 
@@ -129,9 +129,11 @@ export class Dispatcher {
     }
   }
 
-  private failed(m: RegisteredMethod, err: unknown): ApiError {
+  /** The ApiError of any failure of a request; internal ones are logged (the caller sees no details). */
+  failed(action: string, err: unknown): ApiError {
+    if (err instanceof ApiError && err.code !== "internal") return err;
     const e = toApiError(err);
-    if (e.code === "internal") this.deps.logger.error("request failed", { action: m.action, error: String(e.cause ?? e), stack: (e.cause as Error | undefined)?.stack });
+    if (e.code === "internal") this.deps.logger.error("request failed", { action, error: String(e.cause ?? e), stack: (e.cause as Error | undefined)?.stack });
     return e;
   }
 }

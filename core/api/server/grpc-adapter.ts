@@ -4,7 +4,7 @@
 // `x-trivet-applied-index`. Errors become a gRPC status with trailers trivet-error-field and
 // trivet-error-reason. Decoding happens inside the handler so a malformed message is an
 // INVALID_ARGUMENT like any other bad request.
-import { fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { appliedIndexHeader, noSessionCookie, parseReadMode, readModeHeader, type CallInfo, type Dispatcher } from "./dispatch.ts";
 import { ApiError, grpcStatusOf, toApiError } from "./errors.ts";
@@ -50,8 +50,8 @@ function unaryHandler(d: Dispatcher, m: RegisteredMethod): grpc.handleUnaryCall<
       const md = new grpc.Metadata();
       md.set(appliedIndexHeader, String(appliedIndex));
       call.sendMetadata(md);
-      callback(null, Buffer.from(toBinary(m.desc.output, response as never)));
-    })().catch((err: unknown) => callback(grpcStatusObject(err)));
+      callback(null, Buffer.from(toBinary(m.desc.output, create(m.desc.output, response as never))));
+    })().catch((err: unknown) => callback(grpcStatusObject(d.failed(m.action, err))));
   };
 }
 
@@ -63,11 +63,11 @@ function streamHandler(d: Dispatcher, m: RegisteredMethod): grpc.handleServerStr
       const stream = await d.stream(m, decode(m.desc.input, call.request), callInfo(call.metadata, call.getPeer(), abort.signal));
       for await (const msg of stream) {
         if (abort.signal.aborted) break;
-        call.write(Buffer.from(toBinary(m.desc.output, msg as never)));
+        call.write(Buffer.from(toBinary(m.desc.output, create(m.desc.output, msg as never))));
       }
       call.end();
     })().catch((err: unknown) => {
-      if (!abort.signal.aborted) call.emit("error", grpcStatusObject(err));
+      if (!abort.signal.aborted) call.emit("error", grpcStatusObject(d.failed(m.action, err)));
     });
   };
 }

@@ -8,7 +8,7 @@
 // Credentials: `Authorization: Bearer <token>`, or the trivet_session cookie (HttpOnly, Secure,
 // SameSite=Strict) plus the X-CSRF-Token header on mutations. Errors: the HTTP status of the
 // code and {"error": {code, message, field, reason}}, with Retry-After on 429.
-import { fromJson, toJson, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
+import { create, fromJson, toJson, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -77,10 +77,10 @@ function sse(c: Context, d: Dispatcher, m: RegisteredMethod, request: () => Prom
       const stream = await d.stream(m, decodeJson(m.desc.input, await request()), callInfo(c, abort.signal));
       for await (const msg of stream) {
         if (abort.signal.aborted) break;
-        await s.writeSSE({ data: JSON.stringify(toJson(m.desc.output, msg as never, jsonWrite)) });
+        await s.writeSSE({ data: JSON.stringify(toJson(m.desc.output, create(m.desc.output, msg as never), jsonWrite)) });
       }
     } catch (err) {
-      if (!abort.signal.aborted) await s.writeSSE({ event: "error", data: JSON.stringify({ error: toApiError(err).toJSON() }) });
+      if (!abort.signal.aborted) await s.writeSSE({ event: "error", data: JSON.stringify({ error: d.failed(m.action, err).toJSON() }) });
     }
   });
 }
@@ -104,9 +104,9 @@ export function httpApp(d: Dispatcher): Hono {
       const req = decodeJson(m.desc.input, await readBody(c));
       const { response, appliedIndex } = await d.unary(m, req, callInfo(c, c.req.raw.signal));
       c.header(appliedIndexHeader, String(appliedIndex));
-      return c.json(toJson(m.desc.output, response as never, jsonWrite));
+      return c.json(toJson(m.desc.output, create(m.desc.output, response as never), jsonWrite));
     } catch (err) {
-      return errorResponse(c, err);
+      return errorResponse(c, d.failed(`${c.req.param("service")}.${c.req.param("method")}`, err));
     }
   });
   app.get("/api/v1/:service/:method", (c) => {

@@ -286,6 +286,13 @@ export class RaftHost {
     });
   }
 
+  /** Records where a member listens (from the replicated state after a restart). */
+  setPeerAddress(id: NodeId, address: string): void {
+    if (this.peerAddresses.get(id) === address) return;
+    this.peerAddresses.set(id, address);
+    this.syncPeers();
+  }
+
   transferLeadership(to: NodeId): void {
     this.node.transferLeadership(to);
     this.schedule();
@@ -526,12 +533,12 @@ export class RaftHost {
     p.resolve(this.confState);
   }
 
+  /**
+   * Every known address goes to the transport, members or not: a node that has just joined has
+   * no configuration yet (it arrives with the first snapshot) but must answer the leader.
+   */
   private syncPeers(): void {
-    const members = new Set([...this.confState.voters, ...this.confState.learners]);
-    for (const id of members) {
-      const addr = this.peerAddresses.get(id);
-      if (id !== this.id && addr) this.transport.setPeer(id, addr);
-    }
+    for (const [id, addr] of this.peerAddresses) if (id !== this.id) this.transport.setPeer(id, addr);
   }
 
   private flushReads(): void {

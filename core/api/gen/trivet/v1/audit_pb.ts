@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trivet/v1/audit.proto.
  */
 export const file_trivet_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("ChV0cml2ZXQvdjEvYXVkaXQucHJvdG8SCXRyaXZldC52MSKHAQoKQXVkaXRFbnRyeRIOCgJpZBgBIAEoA0ICMAISEQoFYXRfbXMYAiABKANCAjACEhEKCXByaW5jaXBhbBgDIAEoCRIOCgZhY3Rpb24YBCABKAkSDgoGb2JqZWN0GAUgASgJEg4KBnJlc3VsdBgGIAEoCRITCgtkZXRhaWxfanNvbhgHIAEoCSKpAQoXTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhUKCWJlZm9yZV9pZBgCIAEoA0ICMAISEQoJcHJpbmNpcGFsGAMgASgJEhUKDWFjdGlvbl9wcmVmaXgYBCABKAkSDgoGb2JqZWN0GAUgASgJEhQKCHNpbmNlX21zGAYgASgDQgIwAhIUCgh1bnRpbF9tcxgHIAEoA0ICMAIiXgoYTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlEiYKB2VudHJpZXMYASADKAsyFS50cml2ZXQudjEuQXVkaXRFbnRyeRIaCg5uZXh0X2JlZm9yZV9pZBgCIAEoA0ICMAIyawoMQXVkaXRTZXJ2aWNlElsKEExpc3RBdWRpdEVudHJpZXMSIi50cml2ZXQudjEuTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QaIy50cml2ZXQudjEuTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChV0cml2ZXQvdjEvYXVkaXQucHJvdG8SCXRyaXZldC52MSJ/CgpBdWRpdEVudHJ5EgoKAmlkGAEgASgDEg0KBWF0X21zGAIgASgDEhEKCXByaW5jaXBhbBgDIAEoCRIOCgZhY3Rpb24YBCABKAkSDgoGb2JqZWN0GAUgASgJEg4KBnJlc3VsdBgGIAEoCRITCgtkZXRhaWxfanNvbhgHIAEoCSKdAQoXTGlzdEF1ZGl0RW50cmllc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhEKCWJlZm9yZV9pZBgCIAEoAxIRCglwcmluY2lwYWwYAyABKAkSFQoNYWN0aW9uX3ByZWZpeBgEIAEoCRIOCgZvYmplY3QYBSABKAkSEAoIc2luY2VfbXMYBiABKAMSEAoIdW50aWxfbXMYByABKAMiWgoYTGlzdEF1ZGl0RW50cmllc1Jlc3BvbnNlEiYKB2VudHJpZXMYASADKAsyFS50cml2ZXQudjEuQXVkaXRFbnRyeRIWCg5uZXh0X2JlZm9yZV9pZBgCIAEoAzJrCgxBdWRpdFNlcnZpY2USWwoQTGlzdEF1ZGl0RW50cmllcxIiLnRyaXZldC52MS5MaXN0QXVkaXRFbnRyaWVzUmVxdWVzdBojLnRyaXZldC52MS5MaXN0QXVkaXRFbnRyaWVzUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message trivet.v1.AuditEntry
@@ -24,12 +24,12 @@ export type AuditEntry = Message<"trivet.v1.AuditEntry"> & {
   /**
    * The Raft index of the entry that recorded it: unique and increasing cluster-wide.
    *
-   * @generated from field: int64 id = 1 [jstype = JS_NUMBER];
+   * @generated from field: int64 id = 1;
    */
   id: bigint;
 
   /**
-   * @generated from field: int64 at_ms = 2 [jstype = JS_NUMBER];
+   * @generated from field: int64 at_ms = 2;
    */
   atMs: bigint;
 
@@ -92,7 +92,7 @@ export type ListAuditEntriesRequest = Message<"trivet.v1.ListAuditEntriesRequest
   /**
    * Continue below this id (the next_before_id of the previous page); 0 starts at the newest.
    *
-   * @generated from field: int64 before_id = 2 [jstype = JS_NUMBER];
+   * @generated from field: int64 before_id = 2;
    */
   beforeId: bigint;
 
@@ -114,12 +114,12 @@ export type ListAuditEntriesRequest = Message<"trivet.v1.ListAuditEntriesRequest
   object: string;
 
   /**
-   * @generated from field: int64 since_ms = 6 [jstype = JS_NUMBER];
+   * @generated from field: int64 since_ms = 6;
    */
   sinceMs: bigint;
 
   /**
-   * @generated from field: int64 until_ms = 7 [jstype = JS_NUMBER];
+   * @generated from field: int64 until_ms = 7;
    */
   untilMs: bigint;
 };
@@ -143,7 +143,7 @@ export type ListAuditEntriesResponse = Message<"trivet.v1.ListAuditEntriesRespon
   /**
    * 0 when there are no more.
    *
-   * @generated from field: int64 next_before_id = 2 [jstype = JS_NUMBER];
+   * @generated from field: int64 next_before_id = 2;
    */
   nextBeforeId: bigint;
 };

@@ -13,14 +13,14 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trivet/v1/cluster.proto.
  */
 export const file_trivet_v1_cluster: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cml2ZXQvdjEvY2x1c3Rlci5wcm90bxIJdHJpdmV0LnYxIuQBCgROb2RlEg4KAmlkGAEgASgDQgIwAhIMCgRuYW1lGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSIQoEcm9sZRgEIAEoDjITLnRyaXZldC52MS5Ob2RlUm9sZRIOCgZsZWFkZXIYBSABKAgSJQoGaGVhbHRoGAYgASgOMhUudHJpdmV0LnYxLk5vZGVIZWFsdGgSGwoPaGVhcnRiZWF0X2F0X21zGAcgASgDQgIwAhIbCg9sYXN0X2NvbnRhY3RfbXMYCCABKANCAjACEhkKDWFwcGxpZWRfaW5kZXgYCSABKANCAjACIhIKEEdldFN0YXR1c1JlcXVlc3Qi0gEKEUdldFN0YXR1c1Jlc3BvbnNlEhQKDGNsdXN0ZXJfbmFtZRgBIAEoCRIRCglub2RlX25hbWUYAiABKAkSEAoEdGVybRgDIAEoA0ICMAISFQoJbGVhZGVyX2lkGAQgASgDQgIwAhIYCgxjb21taXRfaW5kZXgYBSABKANCAjACEhkKDWFwcGxpZWRfaW5kZXgYBiABKANCAjACEh4KBW5vZGVzGAcgAygLMg8udHJpdmV0LnYxLk5vZGUSFgoOY2FfZmluZ2VycHJpbnQYCCABKAkiEgoQTGlzdE5vZGVzUmVxdWVzdCIzChFMaXN0Tm9kZXNSZXNwb25zZRIeCgVub2RlcxgBIAMoCzIPLnRyaXZldC52MS5Ob2RlIi0KFkNyZWF0ZUpvaW5Ub2tlblJlcXVlc3QSEwoLdHRsX3NlY29uZHMYASABKA0iWwoXQ3JlYXRlSm9pblRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSGQoNZXhwaXJlc19hdF9tcxgCIAEoA0ICMAISFgoOY2FfZmluZ2VycHJpbnQYAyABKAkiIQoRUmVtb3ZlTm9kZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIUChJSZW1vdmVOb2RlUmVzcG9uc2UqUQoITm9kZVJvbGUSGQoVTk9ERV9ST0xFX1VOU1BFQ0lGSUVEEAASEwoPTk9ERV9ST0xFX1ZPVEVSEAESFQoRTk9ERV9ST0xFX0xFQVJORVIQAip5CgpOb2RlSGVhbHRoEhsKF05PREVfSEVBTFRIX1VOU1BFQ0lGSUVEEAASFwoTTk9ERV9IRUFMVEhfSEVBTFRIWRABEhgKFE5PREVfSEVBTFRIX0RFR1JBREVEEAISGwoXTk9ERV9IRUFMVEhfVU5SRUFDSEFCTEUQAzLFAgoOQ2x1c3RlclNlcnZpY2USRgoJR2V0U3RhdHVzEhsudHJpdmV0LnYxLkdldFN0YXR1c1JlcXVlc3QaHC50cml2ZXQudjEuR2V0U3RhdHVzUmVzcG9uc2USRgoJTGlzdE5vZGVzEhsudHJpdmV0LnYxLkxpc3ROb2Rlc1JlcXVlc3QaHC50cml2ZXQudjEuTGlzdE5vZGVzUmVzcG9uc2USWAoPQ3JlYXRlSm9pblRva2VuEiEudHJpdmV0LnYxLkNyZWF0ZUpvaW5Ub2tlblJlcXVlc3QaIi50cml2ZXQudjEuQ3JlYXRlSm9pblRva2VuUmVzcG9uc2USSQoKUmVtb3ZlTm9kZRIcLnRyaXZldC52MS5SZW1vdmVOb2RlUmVxdWVzdBodLnRyaXZldC52MS5SZW1vdmVOb2RlUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Chd0cml2ZXQvdjEvY2x1c3Rlci5wcm90bxIJdHJpdmV0LnYxItQBCgROb2RlEgoKAmlkGAEgASgDEgwKBG5hbWUYAiABKAkSDwoHYWRkcmVzcxgDIAEoCRIhCgRyb2xlGAQgASgOMhMudHJpdmV0LnYxLk5vZGVSb2xlEg4KBmxlYWRlchgFIAEoCBIlCgZoZWFsdGgYBiABKA4yFS50cml2ZXQudjEuTm9kZUhlYWx0aBIXCg9oZWFydGJlYXRfYXRfbXMYByABKAMSFwoPbGFzdF9jb250YWN0X21zGAggASgDEhUKDWFwcGxpZWRfaW5kZXgYCSABKAMiEgoQR2V0U3RhdHVzUmVxdWVzdCLCAQoRR2V0U3RhdHVzUmVzcG9uc2USFAoMY2x1c3Rlcl9uYW1lGAEgASgJEhEKCW5vZGVfbmFtZRgCIAEoCRIMCgR0ZXJtGAMgASgDEhEKCWxlYWRlcl9pZBgEIAEoAxIUCgxjb21taXRfaW5kZXgYBSABKAMSFQoNYXBwbGllZF9pbmRleBgGIAEoAxIeCgVub2RlcxgHIAMoCzIPLnRyaXZldC52MS5Ob2RlEhYKDmNhX2ZpbmdlcnByaW50GAggASgJIhIKEExpc3ROb2Rlc1JlcXVlc3QiMwoRTGlzdE5vZGVzUmVzcG9uc2USHgoFbm9kZXMYASADKAsyDy50cml2ZXQudjEuTm9kZSItChZDcmVhdGVKb2luVG9rZW5SZXF1ZXN0EhMKC3R0bF9zZWNvbmRzGAEgASgNIlcKF0NyZWF0ZUpvaW5Ub2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhUKDWV4cGlyZXNfYXRfbXMYAiABKAMSFgoOY2FfZmluZ2VycHJpbnQYAyABKAkiIQoRUmVtb3ZlTm9kZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIUChJSZW1vdmVOb2RlUmVzcG9uc2UifAoLSm9pblJlcXVlc3QSDQoFdG9rZW4YASABKAkSDAoEbmFtZRgCIAEoCRIPCgdjc3JfcGVtGAMgASgJEhQKDHBlZXJfYWRkcmVzcxgEIAEoCRITCgthcGlfYWRkcmVzcxgFIAEoCRIUCgxodHRwX2FkZHJlc3MYBiABKAkijgEKDEpvaW5SZXNwb25zZRIPCgdub2RlX2lkGAEgASgDEhQKDGNsdXN0ZXJfbmFtZRgCIAEoCRIQCghjZXJ0X3BlbRgDIAEoCRIOCgZjYV9wZW0YBCABKAkSEwoLY2x1c3Rlcl9rZXkYBSABKAwSIAoHbWVtYmVycxgGIAMoCzIPLnRyaXZldC52MS5Ob2RlKlEKCE5vZGVSb2xlEhkKFU5PREVfUk9MRV9VTlNQRUNJRklFRBAAEhMKD05PREVfUk9MRV9WT1RFUhABEhUKEU5PREVfUk9MRV9MRUFSTkVSEAIqeQoKTm9kZUhlYWx0aBIbChdOT0RFX0hFQUxUSF9VTlNQRUNJRklFRBAAEhcKE05PREVfSEVBTFRIX0hFQUxUSFkQARIYChROT0RFX0hFQUxUSF9ERUdSQURFRBACEhsKF05PREVfSEVBTFRIX1VOUkVBQ0hBQkxFEAMy/gIKDkNsdXN0ZXJTZXJ2aWNlEkYKCUdldFN0YXR1cxIbLnRyaXZldC52MS5HZXRTdGF0dXNSZXF1ZXN0GhwudHJpdmV0LnYxLkdldFN0YXR1c1Jlc3BvbnNlEkYKCUxpc3ROb2RlcxIbLnRyaXZldC52MS5MaXN0Tm9kZXNSZXF1ZXN0GhwudHJpdmV0LnYxLkxpc3ROb2Rlc1Jlc3BvbnNlElgKD0NyZWF0ZUpvaW5Ub2tlbhIhLnRyaXZldC52MS5DcmVhdGVKb2luVG9rZW5SZXF1ZXN0GiIudHJpdmV0LnYxLkNyZWF0ZUpvaW5Ub2tlblJlc3BvbnNlEkkKClJlbW92ZU5vZGUSHC50cml2ZXQudjEuUmVtb3ZlTm9kZVJlcXVlc3QaHS50cml2ZXQudjEuUmVtb3ZlTm9kZVJlc3BvbnNlEjcKBEpvaW4SFi50cml2ZXQudjEuSm9pblJlcXVlc3QaFy50cml2ZXQudjEuSm9pblJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message trivet.v1.Node
  */
 export type Node = Message<"trivet.v1.Node"> & {
   /**
-   * @generated from field: int64 id = 1 [jstype = JS_NUMBER];
+   * @generated from field: int64 id = 1;
    */
   id: bigint;
 
@@ -56,21 +56,21 @@ export type Node = Message<"trivet.v1.Node"> & {
   /**
    * Last heartbeat recorded in the replicated state (0: never).
    *
-   * @generated from field: int64 heartbeat_at_ms = 7 [jstype = JS_NUMBER];
+   * @generated from field: int64 heartbeat_at_ms = 7;
    */
   heartbeatAtMs: bigint;
 
   /**
    * Milliseconds since the answering node last heard from it (-1: unknown).
    *
-   * @generated from field: int64 last_contact_ms = 8 [jstype = JS_NUMBER];
+   * @generated from field: int64 last_contact_ms = 8;
    */
   lastContactMs: bigint;
 
   /**
    * The node's applied index as far as the leader knows (0: unknown).
    *
-   * @generated from field: int64 applied_index = 9 [jstype = JS_NUMBER];
+   * @generated from field: int64 applied_index = 9;
    */
   appliedIndex: bigint;
 };
@@ -112,24 +112,24 @@ export type GetStatusResponse = Message<"trivet.v1.GetStatusResponse"> & {
   nodeName: string;
 
   /**
-   * @generated from field: int64 term = 3 [jstype = JS_NUMBER];
+   * @generated from field: int64 term = 3;
    */
   term: bigint;
 
   /**
    * Node id of the leader (0: none known).
    *
-   * @generated from field: int64 leader_id = 4 [jstype = JS_NUMBER];
+   * @generated from field: int64 leader_id = 4;
    */
   leaderId: bigint;
 
   /**
-   * @generated from field: int64 commit_index = 5 [jstype = JS_NUMBER];
+   * @generated from field: int64 commit_index = 5;
    */
   commitIndex: bigint;
 
   /**
-   * @generated from field: int64 applied_index = 6 [jstype = JS_NUMBER];
+   * @generated from field: int64 applied_index = 6;
    */
   appliedIndex: bigint;
 
@@ -214,7 +214,7 @@ export type CreateJoinTokenResponse = Message<"trivet.v1.CreateJoinTokenResponse
   token: string;
 
   /**
-   * @generated from field: int64 expires_at_ms = 2 [jstype = JS_NUMBER];
+   * @generated from field: int64 expires_at_ms = 2;
    */
   expiresAtMs: bigint;
 
@@ -260,6 +260,104 @@ export type RemoveNodeResponse = Message<"trivet.v1.RemoveNodeResponse"> & {
  */
 export const RemoveNodeResponseSchema: GenMessage<RemoveNodeResponse> = /*@__PURE__*/
   messageDesc(file_trivet_v1_cluster, 8);
+
+/**
+ * @generated from message trivet.v1.JoinRequest
+ */
+export type JoinRequest = Message<"trivet.v1.JoinRequest"> & {
+  /**
+   * The whole token from `trivet cluster token create`.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * The joining node's name (DNS label, unique in the cluster).
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * PKCS#10 certificate request for the node's key, naming `name` and the hosts below.
+   *
+   * @generated from field: string csr_pem = 3;
+   */
+  csrPem: string;
+
+  /**
+   * host:port of the joiner's node-to-node, public gRPC and HTTPS endpoints.
+   *
+   * @generated from field: string peer_address = 4;
+   */
+  peerAddress: string;
+
+  /**
+   * @generated from field: string api_address = 5;
+   */
+  apiAddress: string;
+
+  /**
+   * @generated from field: string http_address = 6;
+   */
+  httpAddress: string;
+};
+
+/**
+ * Describes the message trivet.v1.JoinRequest.
+ * Use `create(JoinRequestSchema)` to create a new message.
+ */
+export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_cluster, 9);
+
+/**
+ * @generated from message trivet.v1.JoinResponse
+ */
+export type JoinResponse = Message<"trivet.v1.JoinResponse"> & {
+  /**
+   * @generated from field: int64 node_id = 1;
+   */
+  nodeId: bigint;
+
+  /**
+   * @generated from field: string cluster_name = 2;
+   */
+  clusterName: string;
+
+  /**
+   * The joiner's certificate, signed by the cluster CA, and the CA certificate.
+   *
+   * @generated from field: string cert_pem = 3;
+   */
+  certPem: string;
+
+  /**
+   * @generated from field: string ca_pem = 4;
+   */
+  caPem: string;
+
+  /**
+   * The cluster key that seals secrets at rest (the CA key); kept in <data-dir>/secrets.
+   *
+   * @generated from field: bytes cluster_key = 5;
+   */
+  clusterKey: Uint8Array;
+
+  /**
+   * Current members, with their addresses.
+   *
+   * @generated from field: repeated trivet.v1.Node members = 6;
+   */
+  members: Node[];
+};
+
+/**
+ * Describes the message trivet.v1.JoinResponse.
+ * Use `create(JoinResponseSchema)` to create a new message.
+ */
+export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_cluster, 10);
 
 /**
  * @generated from enum trivet.v1.NodeRole
@@ -363,6 +461,17 @@ export const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof RemoveNodeRequestSchema;
     output: typeof RemoveNodeResponseSchema;
+  },
+  /**
+   * Called by `trivet join` on a member, authenticated by the join token (no user): consumes
+   * the token, signs the joiner's certificate and adds it to the Raft group as a learner.
+   *
+   * @generated from rpc trivet.v1.ClusterService.Join
+   */
+  join: {
+    methodKind: "unary";
+    input: typeof JoinRequestSchema;
+    output: typeof JoinResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trivet_v1_cluster, 0);

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trivet/v1/events.proto.
  */
 export const file_trivet_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0cml2ZXQvdjEvZXZlbnRzLnByb3RvEgl0cml2ZXQudjEiuAEKBUV2ZW50Eg4KAmlkGAEgASgDQgIwAhITCgd0aW1lX21zGAIgASgDQgIwAhIMCgRraW5kGAMgASgJEg4KBm9iamVjdBgEIAEoCRIPCgdtZXNzYWdlGAUgASgJEiwKBmZpZWxkcxgGIAMoCzIcLnRyaXZldC52MS5FdmVudC5GaWVsZHNFbnRyeRotCgtGaWVsZHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkoKDFdhdGNoUmVxdWVzdBINCgVraW5kcxgBIAMoCRIVCg1vYmplY3RfcHJlZml4GAIgASgJEhQKCGFmdGVyX2lkGAMgASgDQgIwAjJECgxFdmVudFNlcnZpY2USNAoFV2F0Y2gSFy50cml2ZXQudjEuV2F0Y2hSZXF1ZXN0GhAudHJpdmV0LnYxLkV2ZW50MAFiBnByb3RvMw");
+  fileDesc("ChZ0cml2ZXQvdjEvZXZlbnRzLnByb3RvEgl0cml2ZXQudjEisAEKBUV2ZW50EgoKAmlkGAEgASgDEg8KB3RpbWVfbXMYAiABKAMSDAoEa2luZBgDIAEoCRIOCgZvYmplY3QYBCABKAkSDwoHbWVzc2FnZRgFIAEoCRIsCgZmaWVsZHMYBiADKAsyHC50cml2ZXQudjEuRXZlbnQuRmllbGRzRW50cnkaLQoLRmllbGRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJGCgxXYXRjaFJlcXVlc3QSDQoFa2luZHMYASADKAkSFQoNb2JqZWN0X3ByZWZpeBgCIAEoCRIQCghhZnRlcl9pZBgDIAEoAzJECgxFdmVudFNlcnZpY2USNAoFV2F0Y2gSFy50cml2ZXQudjEuV2F0Y2hSZXF1ZXN0GhAudHJpdmV0LnYxLkV2ZW50MAFiBnByb3RvMw");
 
 /**
  * @generated from message trivet.v1.Event
@@ -24,12 +24,12 @@ export type Event = Message<"trivet.v1.Event"> & {
   /**
    * Increasing on the node that streams it; pass it as after_id to resume.
    *
-   * @generated from field: int64 id = 1 [jstype = JS_NUMBER];
+   * @generated from field: int64 id = 1;
    */
   id: bigint;
 
   /**
-   * @generated from field: int64 time_ms = 2 [jstype = JS_NUMBER];
+   * @generated from field: int64 time_ms = 2;
    */
   timeMs: bigint;
 
@@ -88,7 +88,7 @@ export type WatchRequest = Message<"trivet.v1.WatchRequest"> & {
   /**
    * Resume after this id when the node still holds it; 0: only new events.
    *
-   * @generated from field: int64 after_id = 3 [jstype = JS_NUMBER];
+   * @generated from field: int64 after_id = 3;
    */
   afterId: bigint;
 };

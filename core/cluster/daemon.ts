@@ -1,0 +1,147 @@
+// The node daemon (`trivet serve`): opens a node's data directory and runs its roles — the
+// replicated state (Raft over mutual TLS on the peer port), the API (gRPC with TLS on the API
+// port; JSON over HTTPS on the HTTP port, same handlers), liveness heartbeats and, on the
+// leader, the membership reconciler. Later areas (engine, host agent, storage) start here too.
+import fs from "node:fs";
+import https from "node:https";
+import type net from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import { serve } from "@hono/node-server";
+import { listenGrpc } from "../api/grpc-listen.ts";
+import { createApi } from "../api/services/api.ts";
+import { GrpcTransport } from "../raft/driver/grpc-transport.ts";
+import type { Logger, NodeId } from "../raft/types.ts";
+import { Replica } from "../state/replica.ts";
+import { clusterService } from "./cluster-service.ts";
+import { Heartbeater } from "./liveness.ts";
+import { MembershipReconciler } from "./membership.ts";
+import { dataLayout, hostOf, readNodeConfig, type NodeConfig } from "./node-config.ts";
+import { listNodeEndpoints } from "./node-module.ts";
+import { loadOrCreateKek, secretsDir } from "./secrets.ts";
+import { channelCredentials, httpsServerOptions, serverCredentials, type TlsIdentity } from "./tls.ts";
+
+const peerSyncIntervalMs = 1000;
+
+export interface DaemonOptions {
+  dataDir: string;
+  logger: Logger;
+  /** Members of a brand-new group (init only). */
+  initialMembers?: Map<NodeId, string>;
+  /** Raft tuning for tests. */
+  tickMs?: number;
+  /** The node's config when node.json is not written yet (init). */
+  config?: NodeConfig;
+  /** Run heartbeats and the membership reconciler (default true; init runs without). */
+  roles?: boolean;
+}
+
+export function readIdentity(dataDir: string): TlsIdentity {
+  const l = dataLayout(dataDir);
+  return { caPem: fs.readFileSync(l.caCert, "utf8"), certPem: fs.readFileSync(l.nodeCert, "utf8"), keyPem: fs.readFileSync(l.nodeKey, "utf8") };
+}
+
+export class Daemon {
+  private readonly stops: Array<() => Promise<void> | void> = [];
+  replica!: Replica;
+  apiPort = 0;
+  httpPort = 0;
+
+  private constructor(readonly config: NodeConfig, readonly identity: TlsIdentity, readonly kek: Uint8Array, private readonly log: Logger) {}
+
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const config = opts.config ?? readNodeConfig(opts.dataDir);
+    const identity = readIdentity(opts.dataDir);
+    const { kek } = loadOrCreateKek(secretsDir(opts.dataDir));
+    const d = new Daemon(config, identity, kek, opts.logger);
+    try {
+      await d.startReplica(opts);
+      await d.startApi(opts.dataDir);
+      if (opts.roles !== false) d.startRoles();
+    } catch (err) {
+      await d.stop();
+      throw err;
+    }
+    opts.logger.info("node started", { node: config.name, nodeId: config.nodeId, api: config.apiAddress, peer: config.peerAddress, https: config.httpAddress });
+    return d;
+  }
+
+  private async startReplica(opts: DaemonOptions): Promise<void> {
+    const transport = new GrpcTransport({
+      id: this.config.nodeId,
+      listen: this.config.peerAddress,
+      serverCredentials: serverCredentials(this.identity, "require"),
+      channelCredentials: channelCredentials(this.identity),
+    });
+    this.replica = await Replica.open({
+      id: this.config.nodeId,
+      dataDir: dataLayout(opts.dataDir).stateDir,
+      transport,
+      initialMembers: opts.initialMembers,
+      logger: this.log,
+      host: opts.tickMs ? { tickMs: opts.tickMs } : undefined,
+    });
+    this.stops.push(() => this.replica.close());
+    this.syncPeerAddresses();
+    const timer = setInterval(() => this.syncPeerAddresses(), peerSyncIntervalMs);
+    this.stops.push(() => clearInterval(timer));
+  }
+
+  /**
+   * Raft knows its members' ids but not always where they are (after a restart, or on a node
+   * that joined after them): the addresses are in the replicated state. Level-triggered.
+   */
+  private syncPeerAddresses(): void {
+    const known = new Set<number>();
+    for (const n of this.nodes()) {
+      known.add(n.nodeId);
+      if (n.nodeId !== this.config.nodeId) this.replica.host.setPeerAddress(n.nodeId, n.peerAddress);
+    }
+    for (const p of this.config.seedPeers ?? []) if (!known.has(p.nodeId)) this.replica.host.setPeerAddress(p.nodeId, p.peerAddress);
+  }
+
+  private async startApi(dataDir: string): Promise<void> {
+    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this, dataDir)] });
+    const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
+    api.addToGrpcServer(server);
+    this.apiPort = await listenGrpc(server, this.config.apiAddress, serverCredentials(this.identity, "request"));
+    this.stops.push(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+    const httpServer = serve({
+      fetch: api.httpApp.fetch,
+      hostname: hostOf(this.config.httpAddress),
+      port: Number(/:(\d+)$/.exec(this.config.httpAddress)![1]),
+      createServer: https.createServer,
+      serverOptions: httpsServerOptions(this.identity),
+    });
+    await new Promise<void>((resolve, reject) => {
+      if (httpServer.listening) return resolve();
+      httpServer.once("listening", resolve);
+      httpServer.once("error", (err) => reject(new Error(`HTTPS server on ${this.config.httpAddress}: ${err.message}`, { cause: err })));
+    });
+    this.httpPort = (httpServer.address() as net.AddressInfo).port;
+    this.stops.push(() => new Promise<void>((resolve) => httpServer.close(() => resolve())));
+  }
+
+  private startRoles(): void {
+    const hb = new Heartbeater(this.replica, this.config.nodeId, { logger: this.log });
+    hb.start();
+    this.stops.push(() => hb.stop());
+    const members = new MembershipReconciler(this.replica.host, { logger: this.log });
+    members.start();
+    this.stops.push(() => members.stop());
+  }
+
+  /** Nodes as the local replica knows them. */
+  nodes() {
+    return this.replica.stateMachine.read(listNodeEndpoints).value;
+  }
+
+  async stop(): Promise<void> {
+    for (const stop of this.stops.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        this.log.warn("error while stopping", { error: String(err) });
+      }
+    }
+  }
+}
