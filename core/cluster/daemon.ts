@@ -8,11 +8,14 @@ import type net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { serve } from "@hono/node-server";
 import { listenGrpc } from "../api/grpc-listen.ts";
+import { EventBus } from "../api/events/bus.ts";
 import { createApi } from "../api/services/api.ts";
+import { eventService } from "../api/services/events-service.ts";
 import { GrpcTransport } from "../raft/driver/grpc-transport.ts";
 import type { Logger, NodeId } from "../raft/types.ts";
 import { Replica } from "../state/replica.ts";
 import { clusterService } from "./cluster-service.ts";
+import { EventSources } from "./event-sources.ts";
 import { Heartbeater } from "./liveness.ts";
 import { MembershipReconciler } from "./membership.ts";
 import { dataLayout, hostOf, readNodeConfig, type NodeConfig } from "./node-config.ts";
@@ -43,6 +46,7 @@ export function readIdentity(dataDir: string): TlsIdentity {
 export class Daemon {
   private readonly stops: Array<() => Promise<void> | void> = [];
   replica!: Replica;
+  readonly events = new EventBus();
   apiPort = 0;
   httpPort = 0;
 
@@ -100,7 +104,7 @@ export class Daemon {
   }
 
   private async startApi(dataDir: string): Promise<void> {
-    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this, dataDir)] });
+    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this, dataDir), eventService(this.events)] });
     const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
     api.addToGrpcServer(server);
     this.apiPort = await listenGrpc(server, this.config.apiAddress, serverCredentials(this.identity, "request"));
@@ -122,6 +126,9 @@ export class Daemon {
   }
 
   private startRoles(): void {
+    const sources = new EventSources(this.replica, this.events);
+    sources.start();
+    this.stops.push(() => sources.stop());
     const hb = new Heartbeater(this.replica, this.config.nodeId, { logger: this.log });
     hb.start();
     this.stops.push(() => hb.stop());

@@ -5,6 +5,7 @@
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../../core/api/server/errors.ts";
+import { EventService } from "../../core/api/gen/trivet/v1/events_pb.ts";
 import { Role, UserService } from "../../core/api/gen/trivet/v1/users_pb.ts";
 import { createJoinToken } from "../../core/cluster/tokens.ts";
 import { cryptoRandom } from "../../core/cluster/pki.ts";
@@ -52,9 +53,19 @@ describe("a cluster of three daemons", () => {
   it("takes a mutation through a follower and serves it everywhere", async () => {
     const s = await c.status(n1);
     const follower = [n1, n2, n3].find((n) => s.nodes.find((x) => x.name === n.name && !x.leader))!;
+    // The event stream of another node sees the mutation (its audit entry) arrive.
+    const watcher = c.client(n3);
+    const ac = new AbortController();
+    const seen = watcher.stream(EventService, "watch", { kinds: ["audit"], objectPrefix: "user/op1" }, (e) => (e.object === "user/op1" ? false : undefined), ac.signal);
+    await new Promise((r) => setTimeout(r, 500));
     const cl = c.client(follower);
     await cl.call(UserService, "createUser", { username: "op1", password: "operator-password-1", role: Role.OPERATOR });
     cl.close();
+    const timeout = setTimeout(() => ac.abort(), 10_000);
+    await seen;
+    clearTimeout(timeout);
+    watcher.close();
+    expect(ac.signal.aborted, "no audit event for user/op1 within 10 s").toBe(false);
     for (const n of [n1, n2, n3]) {
       const r = c.client(n, { linearizable: true });
       const users = await r.call(UserService, "listUsers", {});

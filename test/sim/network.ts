@@ -15,6 +15,9 @@ export interface NetworkOptions {
   /** Chance that a message takes the slow path (up to slowDelayMaxMs): strong reordering. */
   slowChance: number;
   slowDelayMaxMs: number;
+  /** Chance of a very late message (up to lateDelayMaxMs), arriving terms after it was sent. */
+  lateChance: number;
+  lateDelayMaxMs: number;
   lossRate: number;
   duplicateRate: number;
 }
@@ -24,6 +27,8 @@ export const defaultNetworkOptions: NetworkOptions = {
   delayMaxMs: 15,
   slowChance: 0.03,
   slowDelayMaxMs: 150,
+  lateChance: 0.005,
+  lateDelayMaxMs: 3000,
   lossRate: 0.02,
   duplicateRate: 0.02,
 };
@@ -114,6 +119,7 @@ export class SimNetwork {
 
   private delayMs(): number {
     const o = this.options;
+    if (this.rand.chance(o.lateChance)) return this.rand.range(o.slowDelayMaxMs, o.lateDelayMaxMs);
     if (this.rand.chance(o.slowChance)) return this.rand.range(o.delayMaxMs, o.slowDelayMaxMs);
     return this.rand.range(o.delayMinMs, o.delayMaxMs);
   }

@@ -1,0 +1,63 @@
+// What the NBD server serves: a block backend (a brick file now, a replicated image later), and
+// the typed error the storage layer raises. The server maps errors to NBD errno values.
+
+export interface WriteOptions {
+  /** Force unit access: the data is on stable storage before the promise resolves. */
+  fua: boolean;
+}
+
+export interface WriteZeroesOptions extends WriteOptions {
+  /** The client asks that the range stays allocated (no hole may be punched). */
+  noHole: boolean;
+}
+
+export interface BlockBackend {
+  readonly sizeBytes: number;
+  /**
+   * True when flush() makes every write completed on this backend durable, whichever NBD
+   * connection issued it; only then may the server advertise NBD_FLAG_CAN_MULTI_CONN.
+   */
+  readonly flushCoversAllConnections: boolean;
+  read(offset: number, length: number): Promise<Buffer>;
+  write(offset: number, data: Buffer, options: WriteOptions): Promise<void>;
+  /** Everything written (and acknowledged) before the call is on stable storage when it resolves. */
+  flush(): Promise<void>;
+  /** A hint: the range's contents are unspecified afterwards until rewritten. */
+  trim(offset: number, length: number): Promise<void>;
+  writeZeroes(offset: number, length: number, options: WriteZeroesOptions): Promise<void>;
+}
+
+export type StorageErrorCode = "out_of_range" | "no_space" | "io" | "invalid_argument" | "closed";
+
+export class StorageError extends Error {
+  constructor(
+    readonly code: StorageErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "StorageError";
+  }
+}
+
+/** Maps a backend failure to the errno an NBD client sees (Linux numbering). */
+export function errnoOf(err: unknown): number {
+  if (err instanceof StorageError) {
+    switch (err.code) {
+      case "out_of_range":
+      case "invalid_argument":
+        return 22;
+      case "no_space":
+        return 28;
+      case "closed":
+        return 108;
+      case "io":
+        return 5;
+    }
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT" || code === "EFBIG") return 28;
+  if (code === "EINVAL") return 22;
+  if (code === "ENOMEM") return 12;
+  return 5;
+}
