@@ -16,6 +16,8 @@ export interface OperatorOptions {
   transferChance: number;
   /** Chance that the voter removed is the current leader itself. */
   removeLeaderChance: number;
+  /** Chance that a membership change is proposed through a random node (forwarded to the leader). */
+  viaFollowerChance: number;
 }
 
 export interface OperatorStats {
@@ -107,6 +109,7 @@ export class Operator {
   }
 
   private propose(leader: SimNode, type: ConfChangeType, nodeId: NodeId): void {
-    if (leader.act((raft) => raft.proposeConfChange({ type, nodeId }))) this.stats.confChangesProposed++;
+    const via = this.rand.chance(this.options.viaFollowerChance) ? this.rand.pick(this.nodes) : leader;
+    if (via.act((raft) => raft.proposeConfChange({ type, nodeId }))) this.stats.confChangesProposed++;
   }
 }

@@ -70,7 +70,7 @@ export function runSeed(o: RunOptions): RunResult {
     clients: o.voters + 1, keys: 3, thinkMsMax: 30, requestTimeoutMs: 300, attemptsMax: 3, finalAttemptsMax: 60, latencyMsMax: 5,
   });
   const operator = new Operator(scheduler, rand.fork(), cluster.nodes, cluster.spareId, {
-    actEveryMsMin: 100, actEveryMsMax: 600, transferChance: 0.3, removeLeaderChance: 0.2,
+    actEveryMsMin: 100, actEveryMsMax: 600, transferChance: 0.3, removeLeaderChance: 0.2, viaFollowerChance: 0.25,
   });
   const faults = new Faults(scheduler, rand.fork(), cluster, {
     everyMsMin: 30, everyMsMax: 300, downMax: Math.floor(o.voters / 2), repairAfterMsMax: 1500, lossSpikeRate: 0.3,

@@ -1,0 +1,70 @@
+// The proto3 JSON shapes of the API messages the UI uses (core/api/proto/trivet/v1/*.proto, as
+// served by POST /api/v1/<Service>/<Method>): field names in lowerCamelCase, int64 as decimal
+// strings, enums as their names. Written by hand so the bundle carries no protobuf runtime;
+// keep in step with the proto files.
+
+export type Role = "ROLE_UNSPECIFIED" | "ROLE_ADMINISTRATOR" | "ROLE_OPERATOR" | "ROLE_AUDITOR";
+export type NodeRole = "NODE_ROLE_UNSPECIFIED" | "NODE_ROLE_VOTER" | "NODE_ROLE_LEARNER";
+export type NodeHealth = "NODE_HEALTH_UNSPECIFIED" | "NODE_HEALTH_HEALTHY" | "NODE_HEALTH_DEGRADED" | "NODE_HEALTH_UNREACHABLE";
+export type CredentialKind = "CREDENTIAL_KIND_UNSPECIFIED" | "CREDENTIAL_KIND_SESSION" | "CREDENTIAL_KIND_TOKEN";
+/** int64 in proto3 JSON. */
+export type Int64 = string;
+
+export interface User {
+  id: string;
+  username: string;
+  role: Role;
+  disabled: boolean;
+  createdAtMs: Int64;
+  updatedAtMs: Int64;
+}
+
+export interface Grant {
+  username: string;
+  objectKind: string;
+  objectId: string;
+  role: Role;
+}
+
+export interface ClusterNode {
+  id: Int64;
+  name: string;
+  address: string;
+  role: NodeRole;
+  leader: boolean;
+  health: NodeHealth;
+  heartbeatAtMs: Int64;
+  /** -1: unknown. */
+  lastContactMs: Int64;
+  appliedIndex: Int64;
+}
+
+export interface AuditEntry {
+  id: Int64;
+  atMs: Int64;
+  principal: string;
+  action: string;
+  object: string;
+  result: string;
+  detailJson: string;
+}
+
+/** Request and response of every method the UI calls, by "Service/Method". */
+export interface Methods {
+  "AuthService/Login": {
+    req: { username: string; password: string; kind: CredentialKind };
+    res: { sessionId: string; csrfToken: string; expiresAtMs: Int64; user?: User };
+  };
+  "AuthService/Logout": { req: Record<string, never>; res: Record<string, never> };
+  "AuthService/WhoAmI": { req: Record<string, never>; res: { user?: User; grants: Grant[]; credential: CredentialKind } };
+  "ClusterService/GetStatus": {
+    req: Record<string, never>;
+    res: { clusterName: string; nodeName: string; term: Int64; leaderId: Int64; commitIndex: Int64; appliedIndex: Int64; nodes: ClusterNode[]; caFingerprint: string };
+  };
+  "UserService/ListUsers": { req: Record<string, never>; res: { users: User[] } };
+  "UserService/CreateUser": { req: { username: string; password: string; role: Role }; res: { user?: User } };
+  "UserService/DeleteUser": { req: { username: string }; res: Record<string, never> };
+  "AuditService/ListAuditEntries": { req: { pageSize?: number; beforeId?: Int64 }; res: { entries: AuditEntry[]; nextBeforeId: Int64 } };
+}
+
+export type MethodName = keyof Methods;
