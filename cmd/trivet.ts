@@ -17,6 +17,15 @@ function silenceIpServernameWarning(): void {
   }) as typeof process.emitWarning;
 }
 
+/** "code: message (field x)" for typed errors (API, cluster, state), the message otherwise. */
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const e = err as Error & { code?: unknown; field?: unknown };
+  const code = typeof e.code === "string" ? `${e.code}: ` : "";
+  const field = typeof e.field === "string" && !e.message.includes(e.field) ? ` (field ${e.field})` : "";
+  return `${code}${e.message}${field}`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   silenceIpServernameWarning();
   const version = buildInfo().version;
@@ -43,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`trivet ${found.command.path.join(" ")}: ${err.message}\n`);
       return 2;
     }
-    process.stderr.write(`trivet ${found.command.path.join(" ")}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`trivet ${found.command.path.join(" ")}: ${describeError(err)}\n`);
     return 1;
   }
 }

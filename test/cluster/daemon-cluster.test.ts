@@ -9,7 +9,7 @@ import { EventService } from "../../core/api/gen/trivet/v1/events_pb.ts";
 import { Role, UserService } from "../../core/api/gen/trivet/v1/users_pb.ts";
 import { createJoinToken } from "../../core/cluster/tokens.ts";
 import { cryptoRandom } from "../../core/cluster/pki.ts";
-import { DaemonCluster, type DaemonNode } from "./daemon-cluster.ts";
+import { cli, DaemonCluster, type DaemonNode } from "./daemon-cluster.ts";
 
 describe("a cluster of three daemons", () => {
   const c = new DaemonCluster();
@@ -125,6 +125,29 @@ describe("a cluster of three daemons", () => {
     const other = c.join(n7, foreign);
     expect(other.code).not.toBe(0);
     expect(other.stderr).toMatch(/fingerprint/i);
+  });
+
+  it("drives the cluster from the CLI: status as JSON, errors with exit codes, remove a node", async () => {
+    const caFile = `${n1.dataDir}/tls/ca.crt`;
+    const flags = ["--server", n2.api, "--token", c.adminToken, "--ca-file", caFile];
+    const st = cli(["cluster", "status", "--output", "json", ...flags]);
+    expect(st.code, st.stderr).toBe(0);
+    const status = JSON.parse(st.stdout) as { nodes: Array<{ name: string; role: string }> };
+    expect(status.nodes.map((n) => n.name)).toEqual(expect.arrayContaining(["n1", "n2", "n3", "n4"]));
+    const table = cli(["cluster", "status", ...flags]);
+    expect(table.stdout).toMatch(/NAME\s+ADDRESS\s+ROLE/);
+    const badToken = cli(["cluster", "status", "--server", n2.api, "--token", "trv_0000000000000000_bad", "--ca-file", caFile]);
+    expect(badToken.code).not.toBe(0);
+    expect(badToken.stderr).toMatch(/unauthenticated|token/i);
+    const unknown = cli(["cluster", "remove", "nope", ...flags]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/not a member/);
+    // n4 joined in the token test but never ran: remove it.
+    const removed = cli(["cluster", "remove", "n4", ...flags]);
+    expect(removed.code, removed.stderr).toBe(0);
+    const after = JSON.parse(cli(["cluster", "status", "--output", "json", "--linearizable", ...flags]).stdout) as { nodes: Array<{ name: string }> };
+    expect(after.nodes.map((n) => n.name).sort()).toEqual(["n1", "n2", "n3"]);
+    await c.waitForVoters(n1, 3);
   });
 
   it("refuses a peer connection without a cluster certificate", async () => {
