@@ -40,10 +40,15 @@ export interface ReplicaOptions {
 export type ReadMode = "local" | "linearizable";
 
 class StateMachineAdapter implements HostStateMachine {
-  constructor(readonly sm: StateMachine) {}
+  /** Cached: the driver asks several times per Ready, and only apply and restore move it. */
+  private applied: number;
+
+  constructor(readonly sm: StateMachine) {
+    this.applied = sm.appliedIndex;
+  }
 
   appliedIndex(): number {
-    return this.sm.appliedIndex;
+    return this.applied;
   }
 
   confState(): ConfState {
@@ -55,6 +60,8 @@ class StateMachineAdapter implements HostStateMachine {
     for (const r of this.sm.apply(entries, { confState })) {
       if (r.kind === "command") out.push({ requestKey: requestKey(r.clientId, r.seq), result: r.result });
     }
+    const last = entries[entries.length - 1];
+    if (last && last.index > this.applied) this.applied = last.index;
     return out;
   }
 
@@ -65,6 +72,7 @@ class StateMachineAdapter implements HostStateMachine {
   restore(snapshot: Snapshot): void {
     const { index, term, confState } = snapshot.metadata;
     this.sm.restore(snapshot.data.length === 0 ? StateMachine.emptySnapshot(index, term, confState) : { index, term, data: snapshot.data });
+    this.applied = this.sm.appliedIndex;
   }
 }
 
