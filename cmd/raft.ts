@@ -44,7 +44,8 @@ function positiveInt(name: string, v: string): number {
 
 export const raftServeCommand: Command = {
   path: ["raft", "serve"],
-  summary: "run one node of a static Raft group with its key/value service (tests, benchmarks)",
+  summary: "run one node of a static Raft group with its key/value service, without TLS (tests and benchmarks only)",
+  hidden: true,
   usage: "--id N --data-dir DIR --raft HOST:PORT --api HOST:PORT --members 1=HOST:PORT,2=...",
   async run(ctx) {
     const { flags } = parseFlags(ctx.argv, spec);
