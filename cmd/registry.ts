@@ -5,6 +5,7 @@ import { selftestCommand } from "./selftest.ts";
 import { hostCheckCommand } from "./host.ts";
 import { raftServeCommand } from "./raft.ts";
 import { demoCommand } from "./demo.ts";
+import { userCommands } from "./users.ts";
 import { clusterRemoveCommand, clusterStatusCommand, clusterTokenCommand, initCommand, joinCommand, loginCommand, serveCommand } from "./cluster.ts";
 
 const versionCommand: Command = {
@@ -18,4 +19,4 @@ const versionCommand: Command = {
 };
 
 export const commands: Command[] = [versionCommand, selftestCommand, hostCheckCommand, raftServeCommand,
-  serveCommand, initCommand, joinCommand, loginCommand, clusterStatusCommand, clusterTokenCommand, clusterRemoveCommand, demoCommand];
+  serveCommand, initCommand, joinCommand, loginCommand, clusterStatusCommand, clusterTokenCommand, clusterRemoveCommand, demoCommand, ...userCommands];

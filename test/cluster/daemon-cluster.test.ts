@@ -2,6 +2,7 @@
 // shows three voters; a mutation through a follower; kill -9 of the leader, mutations go on
 // through the others, the old leader restarts and catches up; bad tokens and a peer without a
 // certificate are refused with clear errors.
+import fs from "node:fs";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../../core/api/server/errors.ts";
@@ -148,6 +149,23 @@ describe("a cluster of three daemons", () => {
     const after = JSON.parse(cli(["cluster", "status", "--output", "json", "--linearizable", ...flags]).stdout) as { nodes: Array<{ name: string }> };
     expect(after.nodes.map((n) => n.name).sort()).toEqual(["n1", "n2", "n3"]);
     await c.waitForVoters(n1, 3);
+
+    // People and credentials from the CLI; every mutation lands in the audit log.
+    fs.writeFileSync(`${c.dir}/aud-password`, "auditor-password-9\n");
+    const created = cli(["user", "create", "aud1", "--role", "auditor", "--password-file", `${c.dir}/aud-password`, ...flags]);
+    expect(created.code, created.stderr).toBe(0);
+    const users = JSON.parse(cli(["user", "list", "--output", "json", "--linearizable", ...flags]).stdout) as { users: Array<{ username: string }> };
+    expect(users.users.map((u) => u.username)).toContain("aud1");
+    const badRole = cli(["user", "create", "x", "--role", "root", "--password-file", `${c.dir}/aud-password`, ...flags]);
+    expect(badRole.code).toBe(2);
+    const secret = cli(["token", "create", "ci", ...flags]).stdout.trim();
+    expect(secret).toMatch(/^trv_/);
+    const tokens = JSON.parse(cli(["token", "list", "--output", "json", ...flags]).stdout) as { tokens: Array<{ id: string; name: string }> };
+    const ci = tokens.tokens.find((t) => t.name === "ci")!;
+    expect(cli(["token", "revoke", ci.id, ...flags]).code).toBe(0);
+    expect(cli(["cluster", "status", "--server", n2.api, "--token", secret, "--ca-file", caFile]).code).not.toBe(0);
+    const audit = cli(["audit", "list", "--limit", "20", ...flags]).stdout;
+    expect(audit).toMatch(/user\/aud1/);
   });
 
   it("refuses a peer connection without a cluster certificate", async () => {
