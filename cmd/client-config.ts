@@ -7,7 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { ApiClient } from "../core/api/client.ts";
-import { UsageError } from "./commands.ts";
+import { UsageError, type Command, type CommandContext } from "./commands.ts";
+import { parseFlags, type FlagSpec } from "./flags.ts";
 
 export interface ClientConfig {
   server: string;
@@ -87,3 +88,24 @@ export function printResult(out: NodeJS.WritableStream, mode: "table" | "json", 
   out.write(`${line(cols.map((c) => c.toUpperCase()))}\n`);
   for (const r of rows) out.write(`${line(cols.map((c) => String(r[c])))}\n`);
 }
+
+/** Parses flags, connects, runs `fn`, closes: the shape every API sub-command shares. */
+export function apiCommand<S extends FlagSpec>(path: string[], summary: string, usage: string, extra: S,
+  fn: (c: ApiClient, f: ClientFlagValues & Record<string, unknown>, positional: string[], ctx: CommandContext, mode: "table" | "json") => Promise<void>): Command {
+  return {
+    path, summary, usage,
+    async run(ctx) {
+      const { flags, positional } = parseFlags(ctx.argv, { ...clientFlags, ...extra });
+      const f = flags as unknown as ClientFlagValues & Record<string, unknown>;
+      const mode = outputMode(f.output);
+      const client = connect(f);
+      try {
+        await fn(client, f, positional, ctx, mode);
+      } finally {
+        client.close();
+      }
+      return 0;
+    },
+  };
+}
+

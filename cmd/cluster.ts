@@ -10,8 +10,8 @@ import { defaultPorts } from "../core/cluster/node-config.ts";
 import { initCluster, joinCluster } from "../core/cluster/setup.ts";
 import { fetchPinnedCa } from "../core/cluster/tls.ts";
 import { jsonLogger, parseLogLevel } from "../core/log.ts";
-import { UsageError, type Command, type CommandContext } from "./commands.ts";
-import { clientFlags, configPath, connect, outputMode, printResult, readClientConfig, writeClientConfig } from "./client-config.ts";
+import { UsageError, type Command, type CommandContext, untilStopSignal } from "./commands.ts";
+import { apiCommand, configPath, printResult, readClientConfig, writeClientConfig } from "./client-config.ts";
 import { parseFlags } from "./flags.ts";
 
 export const dataDirDefault = "/var/lib/trivet";
@@ -78,10 +78,7 @@ export const serveCommand: Command = {
     const { flags } = parseFlags(ctx.argv, { "data-dir": { type: "string", default: dataDirDefault }, "log-level": { type: "string", default: "info" } });
     const log = jsonLogger(ctx.stderr, parseLogLevel(flags["log-level"]));
     const daemon = await Daemon.start({ dataDir: flags["data-dir"], logger: log });
-    await new Promise<void>((resolve) => {
-      process.once("SIGTERM", resolve);
-      process.once("SIGINT", resolve);
-    });
+    await untilStopSignal();
     log.info("shutting down", { node: daemon.config.name });
     await daemon.stop();
     return 0;
@@ -151,65 +148,31 @@ export const loginCommand: Command = {
 const roleName = (r: NodeRole) => (r === NodeRole.VOTER ? "voter" : r === NodeRole.LEARNER ? "learner" : "?");
 const healthName = (h: NodeHealth) => ({ [NodeHealth.HEALTHY]: "up", [NodeHealth.DEGRADED]: "degraded", [NodeHealth.UNREACHABLE]: "down", [NodeHealth.UNSPECIFIED]: "unknown" })[h];
 
-export const clusterStatusCommand: Command = {
-  path: ["cluster", "status"],
-  summary: "show the cluster: nodes, roles, leader, last contact, Raft term and applied index, health",
-  usage: "[--server HOST:PORT] [--output table|json] [--linearizable]",
-  async run(ctx) {
-    const { flags } = parseFlags(ctx.argv, clientFlags);
-    const mode = outputMode(flags.output);
-    const client = connect(flags);
-    try {
-      const s = await client.call(ClusterService, "getStatus", {});
-      if (mode === "table") ctx.stdout.write(`cluster ${s.clusterName}  term ${s.term}  leader ${s.nodes.find((n) => n.leader)?.name ?? "none"}  commit ${s.commitIndex}  applied ${s.appliedIndex} (answered by ${s.nodeName})\n`);
-      printResult(ctx.stdout, mode, s, s.nodes.map((n) => ({
-        id: Number(n.id), name: n.name, address: n.address, role: roleName(n.role) + (n.leader ? " (leader)" : ""),
-        health: healthName(n.health), "last contact": n.lastContactMs < 0n ? "never" : `${(Number(n.lastContactMs) / 1000).toFixed(1)} s`, applied: Number(n.appliedIndex),
-      })));
-    } finally {
-      client.close();
-    }
-    return 0;
-  },
-};
+export const clusterStatusCommand = apiCommand(["cluster", "status"],
+  "show the cluster: nodes, roles, leader, last contact, Raft term and applied index, health", "[--server HOST:PORT] [--output table|json] [--linearizable]", {},
+  async (client, _f, _p, ctx, mode) => {
+    const s = await client.call(ClusterService, "getStatus", {});
+    if (mode === "table") ctx.stdout.write(`cluster ${s.clusterName}  term ${s.term}  leader ${s.nodes.find((n) => n.leader)?.name ?? "none"}  commit ${s.commitIndex}  applied ${s.appliedIndex} (answered by ${s.nodeName})\n`);
+    printResult(ctx.stdout, mode, s, s.nodes.map((n) => ({
+      id: Number(n.id), name: n.name, address: n.address, role: roleName(n.role) + (n.leader ? " (leader)" : ""),
+      health: healthName(n.health), "last contact": n.lastContactMs < 0n ? "never" : `${(Number(n.lastContactMs) / 1000).toFixed(1)} s`, applied: Number(n.appliedIndex),
+    })));
+  });
 
-export const clusterTokenCommand: Command = {
-  path: ["cluster", "token", "create"],
-  summary: "create a single-use join token",
-  usage: "[--ttl SECONDS] [--server HOST:PORT] [--output table|json]",
-  async run(ctx) {
-    const { flags } = parseFlags(ctx.argv, { ...clientFlags, ttl: { type: "string", default: "3600" } });
-    const ttl = Number(flags.ttl);
-    if (!Number.isInteger(ttl) || ttl < 1) throw new UsageError(`--ttl must be a positive number of seconds (got ${JSON.stringify(flags.ttl)})`);
-    const client = connect(flags);
-    try {
-      const r = await client.call(ClusterService, "createJoinToken", { ttlSeconds: ttl });
-      if (outputMode(flags.output) === "json") printResult(ctx.stdout, "json", r, []);
-      else ctx.stdout.write(`${r.token}\n`);
-    } finally {
-      client.close();
-    }
-    return 0;
-  },
-};
+export const clusterTokenCommand = apiCommand(["cluster", "token", "create"], "create a single-use join token", "[--ttl SECONDS] [--server HOST:PORT] [--output table|json]",
+  { ttl: { type: "string", default: "3600" } }, async (client, f, _p, ctx, mode) => {
+    const ttl = Number(f.ttl);
+    if (!Number.isInteger(ttl) || ttl < 1) throw new UsageError(`--ttl must be a positive number of seconds (got ${JSON.stringify(f.ttl)})`);
+    const r = await client.call(ClusterService, "createJoinToken", { ttlSeconds: ttl });
+    if (mode === "json") printResult(ctx.stdout, "json", r, []);
+    else ctx.stdout.write(`${r.token}\n`);
+  });
 
-export const clusterRemoveCommand: Command = {
-  path: ["cluster", "remove"],
-  summary: "remove a node from the cluster",
-  usage: "NODE [--server HOST:PORT]",
-  async run(ctx) {
-    const { flags, positional } = parseFlags(ctx.argv, clientFlags);
-    if (positional.length !== 1) throw new UsageError("give the name of the node to remove");
-    const client = connect(flags);
-    try {
-      await client.call(ClusterService, "removeNode", { name: positional[0]! });
-      ctx.stdout.write(`node ${positional[0]} removed\n`);
-    } finally {
-      client.close();
-    }
-    return 0;
-  },
-};
+export const clusterRemoveCommand = apiCommand(["cluster", "remove"], "remove a node from the cluster", "NODE [--server HOST:PORT]", {}, async (client, _f, p, ctx) => {
+  if (p.length !== 1) throw new UsageError("give the name of the node to remove");
+  await client.call(ClusterService, "removeNode", { name: p[0]! });
+  ctx.stdout.write(`node ${p[0]} removed\n`);
+});
 
 /** For tests and scripts: the server stored by `trivet login`. */
 export function loggedInServer(config?: string): string | undefined {

@@ -42,3 +42,11 @@ export function helpText(commands: readonly Command[], version: string): string 
   const lines = rows.map((c) => `  ${c.path.join(" ").padEnd(width)}  ${c.summary}`);
   return `trivet ${version} — hyperconverged virtualization for small clusters\n\nUsage: trivet <command> [options]\n\nCommands:\n${lines.join("\n")}\n\nRun 'trivet help <command>' for a command's options.\n`;
 }
+
+/** Resolves on the first SIGTERM or SIGINT (a daemon's cue to stop cleanly). */
+export function untilStopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once("SIGTERM", () => resolve());
+    process.once("SIGINT", () => resolve());
+  });
+}

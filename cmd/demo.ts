@@ -14,7 +14,7 @@ import { ClusterService, NodeRole } from "../core/api/gen/trivet/v1/cluster_pb.t
 import { dataLayout, isInitialized, readNodeConfig } from "../core/cluster/node-config.ts";
 import { initCluster, joinCluster } from "../core/cluster/setup.ts";
 import { jsonLogger } from "../core/log.ts";
-import type { Command } from "./commands.ts";
+import { untilStopSignal, type Command } from "./commands.ts";
 import { parseFlags } from "./flags.ts";
 
 const nodeCount = 3;
@@ -122,10 +122,7 @@ export const demoCommand: Command = {
       ctx.stdout.write(`Trivet demo cluster "demo" is up (${((Date.now() - t0) / 1000).toFixed(1)} s), data in ${root}\n`);
       for (let i = 0; i < nodeCount; i++) ctx.stdout.write(`  node${i + 1}: https://${endpointsOf(i, ports).httpAddress}  (gRPC ${endpointsOf(i, ports).apiAddress})\n`);
       ctx.stdout.write(`  user: admin  password: ${password}\n  CA: ${dataLayout(dirs[0]!).caCert}\n  CLI: trivet login --server ${first.apiAddress} --user admin --ca-file ${dataLayout(dirs[0]!).caCert}\nPress Ctrl-C to stop.\n`);
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
+      await untilStopSignal();
       ctx.stdout.write("stopping the demo cluster…\n");
       return 0;
     } finally {

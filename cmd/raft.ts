@@ -8,7 +8,7 @@ import { kvServiceDefinition, kvServiceHandlers } from "../core/api/kv-service.t
 import { jsonLogger, parseLogLevel } from "../core/log.ts";
 import { GrpcTransport } from "../core/raft/driver/grpc-transport.ts";
 import { Replica } from "../core/state/replica.ts";
-import { UsageError, type Command } from "./commands.ts";
+import { UsageError, type Command, untilStopSignal } from "./commands.ts";
 import { parseFlags } from "./flags.ts";
 
 const spec = {
@@ -62,10 +62,7 @@ export const raftServeCommand: Command = {
     server.addService(kvServiceDefinition, kvServiceHandlers(replica));
     const apiPort = await listenGrpc(server, flags.api, grpc.ServerCredentials.createInsecure());
     log.info("node ready", { raft: flags.raft, api: `${flags.api.replace(/:\d+$/, "")}:${apiPort}`, dataDir: flags["data-dir"] });
-    await new Promise<void>((resolve) => {
-      process.once("SIGTERM", resolve);
-      process.once("SIGINT", resolve);
-    });
+    await untilStopSignal();
     log.info("shutting down");
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     await replica.close();

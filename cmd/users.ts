@@ -5,34 +5,12 @@ import fs from "node:fs";
 import { AuditService } from "../core/api/gen/trivet/v1/audit_pb.ts";
 import { AuthService } from "../core/api/gen/trivet/v1/auth_pb.ts";
 import { Role, UserService } from "../core/api/gen/trivet/v1/users_pb.ts";
-import type { ApiClient } from "../core/api/client.ts";
-import { UsageError, type Command, type CommandContext } from "./commands.ts";
-import { clientFlags, connect, outputMode, printResult, type ClientFlagValues } from "./client-config.ts";
-import { parseFlags, type FlagSpec } from "./flags.ts";
+import { UsageError, type Command } from "./commands.ts";
+import { apiCommand, printResult } from "./client-config.ts";
 
 const roles: Record<string, Role> = { administrator: Role.ADMINISTRATOR, operator: Role.OPERATOR, auditor: Role.AUDITOR };
 const roleName = (r: Role) => Object.entries(roles).find(([, v]) => v === r)?.[0] ?? "?";
 const when = (ms: bigint) => (ms === 0n ? "-" : new Date(Number(ms)).toISOString().replace(/\.\d+Z$/, "Z"));
-
-/** Parses flags, connects, runs `fn`, closes: the shape every API sub-command shares. */
-function apiCommand<S extends FlagSpec>(path: string[], summary: string, usage: string, extra: S,
-  fn: (c: ApiClient, f: ClientFlagValues & Record<string, unknown>, positional: string[], ctx: CommandContext, mode: "table" | "json") => Promise<void>): Command {
-  return {
-    path, summary, usage,
-    async run(ctx) {
-      const { flags, positional } = parseFlags(ctx.argv, { ...clientFlags, ...extra });
-      const f = flags as unknown as ClientFlagValues & Record<string, unknown>;
-      const mode = outputMode(f.output);
-      const client = connect(f);
-      try {
-        await fn(client, f, positional, ctx, mode);
-      } finally {
-        client.close();
-      }
-      return 0;
-    },
-  };
-}
 
 function one(positional: string[], what: string): string {
   if (positional.length !== 1) throw new UsageError(`give exactly one ${what}`);

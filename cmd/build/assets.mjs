@@ -49,6 +49,7 @@ export function collectAssets(root, workDir, version) {
   return {
     assets: {
       ...native.assets,
+      ...dirAssets(root, "ui/dist", "ui/"),
     },
     nativeKey: native.manifest.key,
   };
