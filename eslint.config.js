@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", ".cache/", "**/*.generated.ts", "core/api/gen/"] },
+  { ignores: ["node_modules/", "**/dist/", ".cache/", "**/*.generated.ts", "core/api/gen/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

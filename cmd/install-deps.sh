@@ -10,6 +10,7 @@ packages=(
   etcd-server etcd-client                       # the peer of the Raft benchmark
   fio                                           # storage benchmark
   protobuf-compiler                             # protoc: checks the generated API code is fresh
+  chromium                                      # the web UI's end-to-end tests (headless)
   iproute2 procps ca-certificates git           # namespaces, process tools
 )
 

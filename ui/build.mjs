@@ -19,6 +19,7 @@ function indexHtml(js, css) {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Trivet</title>
+<link rel="icon" href="data:,">
 ${css.map((href) => `<link rel="stylesheet" href="${href}">`).join("\n")}
 <script type="module" src="${js}"></script>
 </head>

@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { serve } from "@hono/node-server";
 import { listenGrpc } from "../api/grpc-listen.ts";
 import { EventBus } from "../api/events/bus.ts";
+import { uiStatic } from "../api/server/ui-static.ts";
 import { createApi } from "../api/services/api.ts";
 import { eventService } from "../api/services/events-service.ts";
 import { GrpcTransport } from "../raft/driver/grpc-transport.ts";
@@ -104,7 +105,7 @@ export class Daemon {
   }
 
   private async startApi(dataDir: string): Promise<void> {
-    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this, dataDir), eventService(this.events)] });
+    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this, dataDir), eventService(this.events)], ui: uiStatic() });
     const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
     api.addToGrpcServer(server);
     this.apiPort = await listenGrpc(server, this.config.apiAddress, serverCredentials(this.identity, "request"));

@@ -6,7 +6,7 @@ import type { Logger } from "../../core/raft/types.ts";
 import { errnoOf } from "./backend.ts";
 import type { BlockBackend } from "./backend.ts";
 import { ByteQueue } from "./byte-queue.ts";
-import { NbdProtocolError, negotiate } from "./handshake.ts";
+import { negotiate } from "./handshake.ts";
 import type { ExportTable, HandshakeLimits, Negotiated } from "./handshake.ts";
 import {
   cmd,
@@ -213,7 +213,7 @@ export class NbdConnection {
   }
 
   private send(header: Buffer, data?: Buffer | null): void {
-    if (this.closed) return;
+    if (this.closed || this.socket.destroyed) return;
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();

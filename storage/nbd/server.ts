@@ -9,7 +9,19 @@ import { StorageError } from "./backend.ts";
 import { NbdConnection } from "./connection.ts";
 import type { ConnectionLimits, Timers } from "./connection.ts";
 
-export const nbdDefaults = {
+export interface NbdLimits {
+  inflightMax: number;
+  requestBytesMax: number;
+  preferredBlockBytes: number;
+  outputBytesMax: number;
+  optionBytesMax: number;
+  optionsMax: number;
+  connectionsMax: number;
+  handshakeTimeoutMs: number;
+  shutdownTimeoutMs: number;
+}
+
+export const nbdDefaults: Readonly<NbdLimits> = {
   inflightMax: 128,
   /** Also the NBD_INFO_BLOCK_SIZE maximum advertised to clients. */
   requestBytesMax: 32 * 1024 * 1024,
@@ -20,7 +32,7 @@ export const nbdDefaults = {
   connectionsMax: 256,
   handshakeTimeoutMs: 10_000,
   shutdownTimeoutMs: 10_000,
-} as const;
+};
 
 export interface NbdServerOptions {
   /** Path of the unix socket (replaced if a stale one exists). */
@@ -29,7 +41,7 @@ export interface NbdServerOptions {
   tcpPort?: number;
   log?: Logger;
   timers?: Timers;
-  limits?: Partial<typeof nbdDefaults>;
+  limits?: Partial<NbdLimits>;
 }
 
 const silentLog: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -44,7 +56,7 @@ export class NbdServer {
   private readonly connections = new Set<NbdConnection>();
   private readonly closing = new Set<Promise<void>>();
   private readonly servers: Server[] = [];
-  private readonly limits: typeof nbdDefaults;
+  private readonly limits: NbdLimits;
   private readonly log: Logger;
   private readonly timers: Timers;
   private tcpPortBound: number | null = null;

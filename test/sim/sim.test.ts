@@ -10,7 +10,7 @@ import { SimKv } from "./kv.ts";
 import { runSeed, type RunResult } from "./run.ts";
 
 /** Events per run in this suite: the whole file stays within a few minutes on 2 shared cores. */
-const testSteps = 20_000;
+const testSteps = 15_000;
 const seedsPerSize = 150;
 const replayTimeoutMs = 60_000;
 

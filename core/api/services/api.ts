@@ -2,7 +2,7 @@
 // later VMs and storage), the authenticator, RBAC and the audit log, behind one dispatcher that
 // both transports serve — addToGrpcServer for grpc-js and httpApp for hono.
 import type * as grpc from "@grpc/grpc-js";
-import type { Hono } from "hono";
+import type { Hono, MiddlewareHandler } from "hono";
 import type { Logger } from "../../raft/types.ts";
 import type { Replica } from "../../state/replica.ts";
 import { appendAudit } from "../auth/audit.ts";
@@ -28,6 +28,8 @@ export interface ApiOptions {
   throttle?: LoginThrottle;
   randomBytes?: RandomBytes;
   argon2?: Argon2Params;
+  /** Serves the web UI on the HTTPS app outside /api (core/api/server/ui-static.ts). */
+  ui?: MiddlewareHandler;
 }
 
 export interface Api {
@@ -52,5 +54,7 @@ export function createApi(opts: ApiOptions): Api {
     authorize,
     audit: (record) => appendAudit(opts.replica, record),
   });
-  return { dispatcher, addToGrpcServer: (server) => addGrpcServices(server, dispatcher), httpApp: httpApp(dispatcher) };
+  const app = httpApp(dispatcher);
+  if (opts.ui) app.use("*", opts.ui);
+  return { dispatcher, addToGrpcServer: (server) => addGrpcServices(server, dispatcher), httpApp: app };
 }

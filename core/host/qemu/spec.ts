@@ -1,6 +1,8 @@
 // The data a QEMU process is started from: a VM spec (what the host agent derives from the
 // replicated VM record plus node-local paths) and the facts of the host it runs on. Plain data
 // only; cmdline.ts checks what QEMU itself would reject and turns both into an argv.
+// The boot order is carried by the devices themselves (bootIndex on disks, CD-ROM and NICs,
+// QEMU's bootindex): the VM record's ordered boot list maps onto 1, 2, 3, … here.
 
 /** A pinned machine type such as "pc-q35-7.2" or "pc-i440fx-7.2" (never an alias like "q35"). */
 export type MachineType = string;

@@ -50,6 +50,17 @@ describe("ApiClient", () => {
     expect(ended).toEqual(["the session has expired; log in again"]);
   });
 
+  it("treats a CSRF refusal as the end of the session, but not a permission refusal", async () => {
+    const ended: string[] = [];
+    let reason = "csrf_mismatch";
+    const { f } = fakeFetch(() => json(403, { error: { code: "permission_denied", message: `refused (${reason})`, reason } }));
+    const c = new ApiClient({ fetch: f, tokens: memoryTokens(), onUnauthenticated: (e) => ended.push(e.message) });
+    await expect(c.call("UserService/DeleteUser", { username: "bob" })).rejects.toMatchObject({ status: 403 });
+    reason = "users.manage";
+    await expect(c.call("UserService/DeleteUser", { username: "bob" })).rejects.toMatchObject({ status: 403 });
+    expect(ended).toEqual(["refused (csrf_mismatch)"]);
+  });
+
   it("describes a non-JSON failure and an unreachable node", async () => {
     const c1 = new ApiClient({ fetch: fakeFetch(() => new Response("<html>bad gateway</html>", { status: 502 })).f, tokens: memoryTokens() });
     await expect(c1.call("ClusterService/GetStatus", {})).rejects.toMatchObject({ code: "internal", message: "calling ClusterService.GetStatus: HTTP 502" });

@@ -79,7 +79,10 @@ export class ApiClient {
     const text = await res.text();
     if (!res.ok) {
       const err = errorOf(res.status, text, doing);
-      if (res.status === 401 && method !== "AuthService/Login") this.opts.onUnauthenticated?.(err);
+      // A CSRF refusal means the cookie now belongs to another session (a login on another
+      // node of the same host): this page's session is over as surely as with a 401.
+      const ended = res.status === 401 || (res.status === 403 && err.reason?.startsWith("csrf_") === true);
+      if (ended && method !== "AuthService/Login") this.opts.onUnauthenticated?.(err);
       throw err;
     }
     return JSON.parse(text) as Methods[M]["res"];

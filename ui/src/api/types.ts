@@ -64,7 +64,7 @@ export interface Methods {
   "UserService/ListUsers": { req: Record<string, never>; res: { users: User[] } };
   "UserService/CreateUser": { req: { username: string; password: string; role: Role }; res: { user?: User } };
   "UserService/DeleteUser": { req: { username: string }; res: Record<string, never> };
-  "AuditService/ListAuditEntries": { req: { pageSize?: number; beforeId?: Int64 }; res: { entries: AuditEntry[]; nextBeforeId: Int64 } };
+  "AuditService/ListAuditEntries": { req: { pageSize?: number; beforeId?: Int64; principal?: string; actionPrefix?: string }; res: { entries: AuditEntry[]; nextBeforeId: Int64 } };
 }
 
 export type MethodName = keyof Methods;

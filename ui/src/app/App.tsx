@@ -10,11 +10,18 @@ import { Shell } from "./Shell.tsx";
 
 type Phase = { kind: "checking" } | { kind: "login"; message?: string } | { kind: "ready"; user: User };
 
+/** Why the session ended, by the API's reason (core/api/auth/authenticator.ts). */
+function endedMessage(reason: string | undefined): string {
+  if (reason === "session_expired") return "Your session has expired. Sign in again.";
+  if (reason === "user_disabled" || reason === "user_deleted") return "Your account was disabled or deleted; ask an administrator.";
+  return "Your session has ended (signed out elsewhere, or no longer valid). Sign in again.";
+}
+
 export function App() {
   const [phase, setPhase] = useState<Phase>({ kind: "checking" });
   const client = useMemo(() => new ApiClient({
     tokens: browserTokenStore(window.localStorage),
-    onUnauthenticated: (err) => setPhase((p) => (p.kind === "ready" ? { kind: "login", message: `Your session has ended: ${err.message}` } : p)),
+    onUnauthenticated: (err) => setPhase((p) => (p.kind === "ready" ? { kind: "login", message: endedMessage(err.reason) } : p)),
   }), []);
 
   useEffect(() => {

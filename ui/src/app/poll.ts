@@ -13,8 +13,11 @@ export interface Polled<T> {
   reload(): void;
 }
 
-/** Calls `load` now and every `everyMs` (0: once); keeps the last good data when a call fails. */
-export function usePolled<T>(load: () => Promise<T>, everyMs: number): Polled<T> {
+/**
+ * Calls `load` now, every `everyMs` (0: once) and whenever `key` changes (the request's inputs);
+ * keeps the last good data when a call fails.
+ */
+export function usePolled<T>(load: () => Promise<T>, everyMs: number, key = ""): Polled<T> {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<ApiCallError>();
   const [loadedAtMs, setLoadedAtMs] = useState(0);
@@ -31,6 +34,6 @@ export function usePolled<T>(load: () => Promise<T>, everyMs: number): Polled<T>
     if (everyMs <= 0) return;
     const t = setInterval(reload, everyMs);
     return () => clearInterval(t);
-  }, [reload, everyMs]);
+  }, [reload, everyMs, key]);
   return { data, error, loadedAtMs, reload };
 }
