@@ -6,6 +6,8 @@ import { hostCheckCommand } from "./host.ts";
 import { raftServeCommand } from "./raft.ts";
 import { demoCommand } from "./demo.ts";
 import { userCommands } from "./users.ts";
+import { vmConsoleCommand } from "./console.ts";
+import { vmCommands } from "./vm.ts";
 import { clusterRemoveCommand, clusterStatusCommand, clusterTokenCommand, initCommand, joinCommand, loginCommand, serveCommand } from "./cluster.ts";
 
 const versionCommand: Command = {
@@ -19,4 +21,4 @@ const versionCommand: Command = {
 };
 
 export const commands: Command[] = [versionCommand, selftestCommand, hostCheckCommand, raftServeCommand,
-  serveCommand, initCommand, joinCommand, loginCommand, clusterStatusCommand, clusterTokenCommand, clusterRemoveCommand, demoCommand, ...userCommands];
+  serveCommand, initCommand, joinCommand, loginCommand, clusterStatusCommand, clusterTokenCommand, clusterRemoveCommand, demoCommand, ...userCommands, ...vmCommands, vmConsoleCommand];

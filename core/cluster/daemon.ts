@@ -3,6 +3,7 @@
 // port; JSON over HTTPS on the HTTP port, same handlers), liveness heartbeats and, on the
 // leader, the membership reconciler. Later areas (engine, host agent, storage) start here too.
 import fs from "node:fs";
+import { join } from "node:path";
 import https from "node:https";
 import type net from "node:net";
 import * as grpc from "@grpc/grpc-js";
@@ -11,6 +12,10 @@ import { listenGrpc } from "../api/grpc-listen.ts";
 import { EventBus } from "../api/events/bus.ts";
 import { uiStatic } from "../api/server/ui-static.ts";
 import { createApi } from "../api/services/api.ts";
+import { consoleTransports, type ConsoleMountOptions } from "../api/console/mount.ts";
+import { HostAgent, vmPaths } from "../host/agent.ts";
+import { getVmByName } from "../vm/vm-module.ts";
+import { vmService } from "../vm/vm-service.ts";
 import { eventService } from "../api/services/events-service.ts";
 import { GrpcTransport } from "../raft/driver/grpc-transport.ts";
 import type { Logger, NodeId } from "../raft/types.ts";
@@ -48,6 +53,8 @@ export class Daemon {
   private readonly stops: Array<() => Promise<void> | void> = [];
   replica!: Replica;
   readonly events = new EventBus();
+  /** Where a VM's serial/VNC socket is; set by the host agent when it starts (consoles say "not found" until then). */
+  consoleResolver?: ConsoleMountOptions["resolveVm"];
   apiPort = 0;
   httpPort = 0;
 
@@ -61,7 +68,7 @@ export class Daemon {
     try {
       await d.startReplica(opts);
       await d.startApi(opts.dataDir);
-      if (opts.roles !== false) d.startRoles();
+      if (opts.roles !== false) d.startRoles(opts.dataDir);
     } catch (err) {
       await d.stop();
       throw err;
@@ -105,9 +112,11 @@ export class Daemon {
   }
 
   private async startApi(dataDir: string): Promise<void> {
-    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this, dataDir), eventService(this.events)], ui: uiStatic() });
+    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this, dataDir), eventService(this.events), vmService()], ui: uiStatic() });
     const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
     api.addToGrpcServer(server);
+    const consoles = consoleTransports({ replica: this.replica, logger: this.log, nodeName: this.config.name, resolveVm: (vm, kind) => this.consoleResolver?.(vm, kind) });
+    consoles.addToGrpcServer(server);
     this.apiPort = await listenGrpc(server, this.config.apiAddress, serverCredentials(this.identity, "request"));
     this.stops.push(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
     const httpServer = serve({
@@ -124,9 +133,10 @@ export class Daemon {
     });
     this.httpPort = (httpServer.address() as net.AddressInfo).port;
     this.stops.push(() => new Promise<void>((resolve) => httpServer.close(() => resolve())));
+    this.stops.push(consoles.attach(httpServer));
   }
 
-  private startRoles(): void {
+  private startRoles(dataDir: string): void {
     const sources = new EventSources(this.replica, this.events);
     sources.start();
     this.stops.push(() => sources.stop());
@@ -136,6 +146,19 @@ export class Daemon {
     const members = new MembershipReconciler(this.replica.host, { logger: this.log });
     members.start();
     this.stops.push(() => members.stop());
+    const agent = new HostAgent({ replica: this.replica, nodeId: this.config.nodeId, dataDir, logger: this.log });
+    agent.start();
+    this.stops.push(() => agent.stop());
+    this.consoleResolver = (vmName, kind) => this.vmConsole(dataDir, vmName, kind);
+  }
+
+  /** Where a VM's console socket is, from the replicated state (the VM may live on another node). */
+  private vmConsole(dataDir: string, vmName: string, kind: "serial" | "vnc") {
+    if (kind !== "serial") return undefined; // graphics (VNC) arrive with the VM display options
+    const vm = this.replica.stateMachine.read((db) => getVmByName(db, vmName)).value;
+    if (!vm) return undefined;
+    const node = this.nodes().find((n) => n.nodeId === vm.nodeId)?.name ?? String(vm.nodeId);
+    return { socketPath: join(vmPaths(dataDir, vm.id).runDir, "serial.sock"), node };
   }
 
   /** Nodes as the local replica knows them. */

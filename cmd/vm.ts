@@ -1,0 +1,70 @@
+// Sub-commands for virtual machines: `trivet vm create|list|show|start|stop|shutdown|pause|
+// resume|delete` — thin wrappers over VmService, printing tables or `--output json`.
+import { VmDesiredState, VmService, type Vm } from "../core/api/gen/trivet/v1/vm_pb.ts";
+import { UsageError, type Command } from "./commands.ts";
+import { apiCommand, printResult } from "./client-config.ts";
+
+const desiredNames: Record<number, string> = { [VmDesiredState.RUNNING]: "running", [VmDesiredState.STOPPED]: "stopped", [VmDesiredState.PAUSED]: "paused" };
+
+function one(positional: string[]): string {
+  if (positional.length !== 1) throw new UsageError("give exactly one VM name");
+  return positional[0]!;
+}
+
+function posInt(flag: string, v: unknown): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a positive whole number (got ${JSON.stringify(v)})`);
+  return n;
+}
+
+function row(v: Vm): Record<string, string | number> {
+  return {
+    name: v.name, node: v.nodeName, desired: desiredNames[v.desiredState] ?? "?", state: v.status?.state || "-",
+    pid: Number(v.status?.pid ?? 0n) || "-", vcpus: v.vcpus, memory_mib: Number(v.memoryMib),
+  };
+}
+
+function actionCommand(verb: "start" | "stop" | "shutdown" | "pause" | "resume", summary: string): Command {
+  const method = `${verb}Vm` as const;
+  return apiCommand(["vm", verb], summary, "NAME", {}, async (c, _f, p, ctx) => {
+    const r = await c.call(VmService, method, { name: one(p) });
+    ctx.stdout.write(`vm ${p[0]}: desired ${desiredNames[r.vm?.desiredState ?? 0] ?? "?"} (the host agent of ${r.vm?.nodeName} acts on it)\n`);
+  });
+}
+
+export const vmCommands: Command[] = [
+  apiCommand(["vm", "create"], "create a VM (placed on the least-loaded node that fits)",
+    "NAME --vcpus N --memory MiB [--kernel PATH --initrd PATH --append STR] [--disk SIZE_MiB] [--mac MAC] [--machine TYPE] [--start]", {
+      vcpus: { type: "string", required: true }, memory: { type: "string", required: true }, kernel: { type: "string" }, initrd: { type: "string" },
+      append: { type: "string" }, disk: { type: "string" }, mac: { type: "string" }, machine: { type: "string" }, start: { type: "boolean" },
+    }, async (c, f, p, ctx, mode) => {
+      if ((f.initrd !== undefined || f.append !== undefined) && f.kernel === undefined) throw new UsageError("--initrd and --append need --kernel");
+      const config = {
+        vcpus: posInt("vcpus", f.vcpus), memoryMib: BigInt(posInt("memory", f.memory)), machineType: String(f.machine ?? ""),
+        disks: f.disk === undefined ? [] : [{ sizeMib: BigInt(posInt("disk", f.disk)), format: "raw" }],
+        nics: [{ mac: String(f.mac ?? "") }],
+        kernelBoot: f.kernel === undefined ? undefined : { kernelPath: String(f.kernel), initrdPath: String(f.initrd ?? ""), append: String(f.append ?? "") },
+      };
+      const r = await c.call(VmService, "createVm", { name: one(p), config, start: f.start === true });
+      if (mode === "json") printResult(ctx.stdout, "json", r, []);
+      else ctx.stdout.write(`vm ${r.vm?.name} created on ${r.vm?.nodeName} (${r.vm?.machineType}, MAC ${r.vm?.nics.map((n) => n.mac).join(", ") || "none"})\n`);
+    }),
+  apiCommand(["vm", "list"], "list VMs with their reported status", "[--output table|json]", {}, async (c, _f, _p, ctx, mode) => {
+    const r = await c.call(VmService, "listVms", {});
+    printResult(ctx.stdout, mode, r, r.vms.map(row));
+  }),
+  apiCommand(["vm", "show"], "show one VM", "NAME [--output table|json]", {}, async (c, _f, p, ctx, mode) => {
+    const r = await c.call(VmService, "getVm", { name: one(p) });
+    const v = r.vm!;
+    printResult(ctx.stdout, mode, r, [{ ...row(v), id: v.id, machine: v.machineType, macs: v.nics.map((n) => n.mac).join(" "), error: v.status?.error || "-" }]);
+  }),
+  actionCommand("start", "start a VM"),
+  actionCommand("stop", "stop a VM at once (forced)"),
+  actionCommand("shutdown", "shut a VM down through ACPI (forced after a timeout)"),
+  actionCommand("pause", "pause a running VM"),
+  actionCommand("resume", "resume a paused VM"),
+  apiCommand(["vm", "delete"], "delete a VM with its disks (its node stops it first)", "NAME", {}, async (c, _f, p, ctx) => {
+    await c.call(VmService, "deleteVm", { name: one(p) });
+    ctx.stdout.write(`vm ${p[0]} deleted\n`);
+  }),
+];

@@ -1,0 +1,345 @@
+// The host agent of a node: level-triggered reconciliation of the VMs assigned to this node.
+// Every agentTickMs (and on poke) it reads the local replica, compares each VM's desired state
+// with the QEMU runtime it holds, starts, pauses, resumes or stops it, and reports status
+// changes through vm.report_status. After a daemon restart it re-attaches to the guests still
+// running (from their run directories); stopping the agent lets go of guests without killing them.
+import { mkdir, open, readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "../raft/types.ts";
+import type { Replica } from "../state/replica.ts";
+import type { VmDiskRecord, VmRecord, VmStatusRecord } from "../vm/vm-model.ts";
+import { listVms, listVmStatus } from "../vm/vm-module.ts";
+import { gatherHostFacts, runBounded } from "./facts.ts";
+import { checkKvm, hostKvmProbeDeps } from "./kvm-probe.ts";
+import { gatherQemuHostFacts } from "./qemu/host-facts.ts";
+import { attachVm, startVm } from "./qemu/runtime.ts";
+import type { QemuRuntime, VmRunState } from "./qemu/runtime.ts";
+import type { QemuHostFacts, VmSpec } from "./qemu/spec.ts";
+
+export const agentTickMs = 250;
+/** After a failed gathering of host facts, the next try. */
+export const factsRetryMs = 5000;
+/** On stop, how long operations under way (a start, an ACPI shutdown) may take to settle. */
+export const agentStopWaitMs = 20_000;
+export const qemuImgTimeoutMs = 30_000;
+const mib = 1024 * 1024;
+
+export type AgentAction = "none" | "start" | "start-paused" | "pause" | "resume" | "shutdown" | "force-stop";
+
+export interface Observed {
+  /** A QEMU process of the VM is running (held by this agent). */
+  alive: boolean;
+  state: VmRunState | null;
+  /** The desiredIndex last acted on: a guest that stopped by itself is not started again for the same request. */
+  actedIndex: number;
+}
+
+/** What to do about one VM (pure). */
+export function decideAction(vm: Pick<VmRecord, "desiredState" | "stopMode" | "desiredIndex">, o: Observed): AgentAction {
+  const fresh = o.actedIndex < vm.desiredIndex;
+  switch (vm.desiredState) {
+    case "running":
+      if (!o.alive) return fresh ? "start" : "none";
+      return o.state === "paused" ? "resume" : "none";
+    case "paused":
+      if (!o.alive) return fresh ? "start-paused" : "none";
+      return o.state === "running" ? "pause" : "none";
+    case "stopped":
+      if (!o.alive) return "none";
+      return vm.stopMode === "force" ? "force-stop" : "shutdown";
+  }
+}
+
+/** The status word reported for a VM: the runtime's, with every clean exit called "stopped". */
+export function reportedState(rt: QemuRuntime | undefined, startError: string | null, busy: boolean): string {
+  if (startError !== null && (!rt || rt.exit)) return "failed";
+  if (!rt) return busy ? "starting" : "stopped";
+  if (rt.exit) return rt.state === "crashed" ? "crashed" : "stopped";
+  return rt.state;
+}
+
+export interface VmPaths {
+  runDir: string;
+  imagesDir: string;
+}
+
+export function vmPaths(dataDir: string, vmId: string): VmPaths {
+  return { runDir: join(dataDir, "run", vmId), imagesDir: join(dataDir, "images", vmId) };
+}
+
+export function diskPath(paths: VmPaths, disk: VmDiskRecord): string {
+  return join(paths.imagesDir, `${disk.id}.${disk.format}`);
+}
+
+/** The QEMU spec of a VM record on this node (pure); sockets are short names in the run dir. */
+export function specFromRecord(vm: VmRecord, paths: VmPaths, facts: Pick<QemuHostFacts, "accelerators">): VmSpec {
+  const s = vm.spec;
+  const accelerator = s.accelerator === "auto" ? (facts.accelerators.includes("kvm") ? "kvm" : "tcg") : s.accelerator;
+  return {
+    name: vm.name, uuid: vm.id, vcpus: s.vcpus, memoryMiB: s.memoryMiB, machineType: s.machineType, cpuModel: s.cpuModel,
+    firmware: { kind: "seabios" }, accelerator,
+    disks: s.disks.map((d, i) => ({
+      id: d.id, bus: "virtio-blk" as const, source: { kind: "file" as const, path: diskPath(paths, d), format: d.format },
+      // writeback, not none: O_DIRECT is refused by tmpfs and some overlay file systems.
+      cache: "writeback" as const, readonly: false, bootIndex: i === 0 && s.kernelBoot === null ? 1 : null, serial: d.id,
+    })),
+    cdrom: null,
+    nics: s.nics.map((n) => ({ id: n.id, model: "virtio-net" as const, mac: n.mac, backend: { kind: "user" as const }, bootIndex: null })),
+    serial: { socketPath: join(paths.runDir, "serial.sock") },
+    graphics: { kind: "none" },
+    cloudInitIsoPath: null,
+    kernelBoot: s.kernelBoot,
+    qmpSocketPath: join(paths.runDir, "qmp.sock"),
+    pidFile: join(paths.runDir, "qemu.pid"),
+  };
+}
+
+export interface HostAgentOptions {
+  replica: Replica;
+  nodeId: number;
+  dataDir: string;
+  logger: Logger;
+  qemuBinary?: string;
+  tickMs?: number;
+  nowMs?: () => number;
+}
+
+interface Held {
+  rt?: QemuRuntime;
+  startedAtMs: number | null;
+  startError: string | null;
+  busy: boolean;
+  actedIndex?: number;
+}
+
+export class HostAgent {
+  private facts: QemuHostFacts | undefined;
+  private gathered: AgentFacts | undefined;
+  private factsTriedAtMs = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly held = new Map<string, Held>();
+  private readonly ops = new Set<Promise<void>>();
+  private readonly reported = new Map<string, string>();
+
+  constructor(private readonly opts: HostAgentOptions) {}
+
+  private now(): number {
+    return (this.opts.nowMs ?? Date.now)();
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.poke(), this.opts.tickMs ?? agentTickMs);
+    this.poke();
+  }
+
+  /** Runs a reconciliation now (or right after the one under way). */
+  poke(): void {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    this.ticking = this.tick()
+      .catch((err: unknown) => this.opts.logger.warn("host agent: reconciliation failed", { error: (err as Error).message }))
+      .finally(() => {
+        this.ticking = undefined;
+        if (this.again) {
+          this.again = false;
+          this.poke();
+        }
+      });
+  }
+
+  /** Stops reconciling and lets go of every guest without stopping it. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    const settle = Promise.all([this.ticking, ...this.ops]);
+    await Promise.race([settle, new Promise((r) => setTimeout(r, agentStopWaitMs).unref())]);
+    for (const h of this.held.values()) h.rt?.detach();
+    this.held.clear();
+  }
+
+  private async tick(): Promise<void> {
+    if (!this.facts && !(await this.gatherFacts())) return;
+    const { vms, status } = this.opts.replica.stateMachine.read((db) => ({ vms: listVms(db, this.opts.nodeId), status: listVmStatus(db) })).value;
+    const ids = new Set(vms.map((v) => v.id));
+    await this.cleanUpRemoved(ids);
+    for (const vm of vms) {
+      const h = await this.heldFor(vm, status.get(vm.id));
+      if (!h.busy) this.act(vm, h);
+      await this.report(vm, h);
+    }
+  }
+
+  /** Gathers this host's facts once (retried after factsRetryMs), then reports them until the report is committed. */
+  private async gatherFacts(): Promise<boolean> {
+    if (!this.gathered) {
+      if (this.now() - this.factsTriedAtMs < factsRetryMs) return false;
+      this.factsTriedAtMs = this.now();
+      try {
+        this.gathered = await gatherAgentFacts(this.opts.nodeId, this.opts.qemuBinary);
+      } catch (err) {
+        this.opts.logger.warn("host agent: gathering host facts failed; retrying", { error: (err as Error).message, retryMs: factsRetryMs });
+        return false;
+      }
+    }
+    const r = await this.opts.replica.execute({ type: "ext", name: "vm.report_host", payload: this.gathered.report }).catch((err: unknown) => ({ ok: false as const, code: "unavailable", message: (err as Error).message }));
+    if (!r.ok) {
+      this.opts.logger.debug("host agent: host report not committed yet", { error: r.message });
+      return false;
+    }
+    this.facts = this.gathered.facts;
+    this.opts.logger.info("host agent: host facts reported", { qemu: this.facts.qemuVersion, accelerators: this.facts.accelerators, kvm: this.gathered.kvmReason });
+    return true;
+  }
+
+  /** The agent's hold on a VM; on first sight after a start, re-attaches to a QEMU still running. */
+  private async heldFor(vm: VmRecord, status: VmStatusRecord | undefined): Promise<Held> {
+    let h = this.held.get(vm.id);
+    if (h) return h;
+    h = { startedAtMs: null, startError: null, busy: false, actedIndex: status?.actedIndex ?? 0 };
+    this.held.set(vm.id, h);
+    const { runDir } = vmPaths(this.opts.dataDir, vm.id);
+    if (await stat(join(runDir, "runtime.json")).then(() => true, () => false)) {
+      try {
+        h.rt = await attachVm({ runDir, qemuBinary: this.opts.qemuBinary, log: (e) => this.opts.logger.info("qemu", e) });
+        const st = await h.rt.status();
+        h.startedAtMs = st.uptimeMs === null ? null : this.now() - st.uptimeMs;
+        this.watch(h.rt);
+        this.opts.logger.info("host agent: re-attached", { vm: vm.name, pid: h.rt.pid });
+      } catch (err) {
+        this.opts.logger.info("host agent: nothing to re-attach", { vm: vm.name, reason: (err as Error).message });
+      }
+    }
+    return h;
+  }
+
+  private watch(rt: QemuRuntime): void {
+    rt.onStateChange(() => this.poke());
+  }
+
+  private act(vm: VmRecord, h: Held): void {
+    const alive = h.rt !== undefined && h.rt.exit === null;
+    const action = decideAction(vm, { alive, state: h.rt?.state ?? null, actedIndex: h.actedIndex ?? 0 });
+    if (action === "none") return;
+    h.busy = true;
+    if (action === "start" || action === "start-paused") {
+      h.actedIndex = vm.desiredIndex;
+      h.startError = null;
+    }
+    const op = this.run(vm, h, action)
+      .catch((err: unknown) => {
+        const message = (err as Error).message;
+        this.opts.logger.warn("host agent: VM operation failed", { vm: vm.name, action, error: message });
+        if (action === "start" || action === "start-paused") h.startError = message;
+      })
+      .finally(() => {
+        h.busy = false;
+        this.ops.delete(op);
+        this.poke();
+      });
+    this.ops.add(op);
+  }
+
+  private async run(vm: VmRecord, h: Held, action: AgentAction): Promise<void> {
+    const rt = h.rt;
+    switch (action) {
+      case "start":
+      case "start-paused":
+        h.rt = await this.startQemu(vm);
+        h.startedAtMs = this.now();
+        this.watch(h.rt);
+        if (action === "start-paused") await h.rt.pause();
+        return;
+      case "pause":
+        return rt?.pause();
+      case "resume":
+        return rt?.resume();
+      case "shutdown":
+        await rt?.shutdown();
+        return;
+      case "force-stop":
+        await rt?.forceStop();
+        return;
+      case "none":
+        return;
+    }
+  }
+
+  private async startQemu(vm: VmRecord): Promise<QemuRuntime> {
+    const paths = vmPaths(this.opts.dataDir, vm.id);
+    await mkdir(paths.imagesDir, { recursive: true, mode: 0o750 });
+    const spec = specFromRecord(vm, paths, this.facts!);
+    for (const d of vm.spec.disks) await ensureDiskImage(diskPath(paths, d), d.format, d.sizeMiB);
+    return startVm(spec, this.facts!, { runDir: paths.runDir, qemuBinary: this.opts.qemuBinary, log: (e) => this.opts.logger.info("qemu", e) });
+  }
+
+  private async report(vm: VmRecord, h: Held): Promise<void> {
+    const rt = h.rt;
+    const alive = rt !== undefined && rt.exit === null;
+    const state = reportedState(rt, h.startError, h.busy && !alive);
+    const payload = { vmId: vm.id, nodeId: this.opts.nodeId, state, pid: alive ? rt.pid : null, startedAtMs: alive ? h.startedAtMs : null, error: state === "failed" ? h.startError : null, actedIndex: h.actedIndex ?? 0 };
+    const key = JSON.stringify([payload.state, payload.pid, payload.error, payload.actedIndex]);
+    if (this.reported.get(vm.id) === key) return;
+    const r = await this.opts.replica.execute({ type: "ext", name: "vm.report_status", payload });
+    if (r.ok) this.reported.set(vm.id, key);
+    else this.opts.logger.warn("host agent: status report refused", { vm: vm.name, error: r.message });
+  }
+
+  /** VMs deleted (or moved away): stop what still runs, remove run dir and images. */
+  private async cleanUpRemoved(ids: ReadonlySet<string>): Promise<void> {
+    const runRoot = join(this.opts.dataDir, "run");
+    const dirs = await readdir(runRoot).catch(() => [] as string[]);
+    for (const id of new Set([...this.held.keys(), ...dirs])) {
+      if (ids.has(id)) continue;
+      const h = this.held.get(id);
+      if (h?.busy) continue;
+      let rt = h?.rt;
+      if (!rt && dirs.includes(id)) rt = await attachVm({ runDir: join(runRoot, id), qemuBinary: this.opts.qemuBinary }).catch(() => undefined);
+      if (rt && rt.exit === null) await rt.forceStop();
+      rt?.detach();
+      const paths = vmPaths(this.opts.dataDir, id);
+      await rm(paths.runDir, { recursive: true, force: true });
+      await rm(paths.imagesDir, { recursive: true, force: true });
+      this.held.delete(id);
+      this.reported.delete(id);
+      this.opts.logger.info("host agent: removed VM files", { vm: id });
+    }
+  }
+}
+
+interface AgentFacts {
+  facts: QemuHostFacts;
+  kvmReason: string;
+  report: { nodeId: number; memoryMiB: number; cpus: number; machineTypes: string[]; accelerators: string[] };
+}
+
+/** QEMU facts with the accelerator from the (cached) KVM probe, and the capacity report of this node. */
+async function gatherAgentFacts(nodeId: number, qemuBinary: string | undefined): Promise<AgentFacts> {
+  const host = await gatherHostFacts();
+  const qemu = host.qemu.find((q) => q.name === "qemu-system-x86_64");
+  const kvm = await checkKvm(hostKvmProbeDeps({ kernelRelease: host.kernel.release }), { qemuPath: qemu?.path ?? null, qemuVersion: qemu?.version ?? null, kernelRelease: host.kernel.release });
+  const facts = await gatherQemuHostFacts({ kvmUsable: kvm.usable, qemuBinary });
+  const report = { nodeId, memoryMiB: Math.floor(host.memory.totalBytes / mib), cpus: host.cpu.count, machineTypes: facts.machineTypes, accelerators: facts.accelerators };
+  return { facts, kvmReason: kvm.reason, report };
+}
+
+/** Creates a missing disk image: raw as a sparse file, qcow2 with qemu-img. An existing one is kept. */
+export async function ensureDiskImage(path: string, format: "raw" | "qcow2", sizeMiB: number): Promise<void> {
+  if (await stat(path).then(() => true, () => false)) return;
+  if (format === "raw") {
+    const fh = await open(path, "wx", 0o640);
+    try {
+      await fh.truncate(sizeMiB * mib);
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
+  const r = await runBounded("qemu-img", ["create", "-q", "-f", "qcow2", path, `${sizeMiB}M`], qemuImgTimeoutMs);
+  if (r.code !== 0) throw new Error(`creating disk image ${path}: qemu-img ${r.timedOut ? `timed out after ${qemuImgTimeoutMs} ms` : r.spawnError ?? r.output.slice(0, 500)}`);
+}

@@ -1,0 +1,214 @@
+// The VM record as the replicated state keeps it (the spec a user asked for, with what the
+// cluster pinned at creation: machine type, MACs, node) and the pure checks of its fields. The
+// host agent turns a record plus node-local paths into the QEMU VmSpec of core/host/qemu.
+
+export const vmVcpusMax = 64;
+export const vmMemoryMiBMin = 16;
+/** Upper bound of the payload check; the real bound is the largest node (checked at apply). */
+export const vmMemoryMiBMax = 4 * 1024 * 1024;
+export const vmDisksMax = 8;
+export const vmNicsMax = 8;
+export const vmDiskSizeMiBMax = 16 * 1024 * 1024;
+export const vmAppendCharsMax = 4096;
+
+export const vmNamePattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const macPattern = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+export const pinnedMachinePattern = /^pc-(q35|i440fx)-\d+\.\d+$/;
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const cpuModelPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export type DesiredState = "running" | "stopped" | "paused";
+/** How a VM is brought to "stopped": the ACPI power button (then forced after a timeout) or at once. */
+export type StopMode = "acpi" | "force";
+export type VmAccelerator = "auto" | "kvm" | "tcg";
+
+export interface VmDiskRecord {
+  id: string;
+  sizeMiB: number;
+  format: "raw" | "qcow2";
+}
+
+export interface VmNicRecord {
+  id: string;
+  mac: string;
+}
+
+export interface VmKernelBootRecord {
+  kernelPath: string;
+  initrdPath: string | null;
+  append: string;
+}
+
+export interface VmSpecRecord {
+  vcpus: number;
+  memoryMiB: number;
+  machineType: string;
+  cpuModel: string;
+  firmware: "seabios";
+  accelerator: VmAccelerator;
+  disks: VmDiskRecord[];
+  nics: VmNicRecord[];
+  kernelBoot: VmKernelBootRecord | null;
+}
+
+export interface VmRecord {
+  id: string;
+  name: string;
+  spec: VmSpecRecord;
+  nodeId: number;
+  desiredState: DesiredState;
+  stopMode: StopMode;
+  /** Raft index of the last change of the desired state: the agent acts once per change. */
+  desiredIndex: number;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+export interface VmStatusRecord {
+  vmId: string;
+  nodeId: number;
+  state: string;
+  pid: number | null;
+  startedAtMs: number | null;
+  error: string | null;
+  /** The desiredIndex the agent last acted on (so a guest that powered off is not restarted after a daemon restart). */
+  actedIndex: number;
+  reportedAtMs: number;
+}
+
+/** What a node's host agent reports about its capacity and QEMU, for placement and validation. */
+export interface VmHostRecord {
+  nodeId: number;
+  memoryMiB: number;
+  cpus: number;
+  machineTypes: string[];
+  accelerators: string[];
+  reportedAtMs: number;
+}
+
+/** A field that is wrong: `field` is its path in the VM spec, e.g. "nics[0].mac". */
+export class VmFieldError extends Error {
+  readonly code = "vm_invalid";
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`VM field "${field}": ${reason}`);
+    this.name = "VmFieldError";
+  }
+}
+
+function fail(field: string, reason: string): never {
+  throw new VmFieldError(field, reason);
+}
+
+function obj(field: string, v: unknown): Record<string, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) fail(field, "must be an object");
+  return v as Record<string, unknown>;
+}
+
+function int(field: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) fail(field, `must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+function str(field: string, v: unknown, maxChars: number): string {
+  if (typeof v !== "string" || v.length > maxChars || /[\n\0]/.test(v)) fail(field, `must be a single-line string of at most ${maxChars} characters`);
+  return v;
+}
+
+function absPath(field: string, v: unknown): string {
+  const s = str(field, v, 1024);
+  if (!s.startsWith("/")) fail(field, `must be an absolute path (got ${JSON.stringify(s)})`);
+  return s;
+}
+
+export function checkVmName(v: unknown): string {
+  if (typeof v !== "string" || !vmNamePattern.test(v)) fail("name", `must be a lower-case DNS label of 1 to 63 characters (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+/** Lower-case, colon-separated, unicast and locally administered or QEMU's 52:54:00 prefix. */
+export function checkMac(field: string, v: unknown): string {
+  if (typeof v !== "string" || !macPattern.test(v)) fail(field, `must be a MAC address like 52:54:00:12:34:56 (got ${JSON.stringify(v)})`);
+  if (parseInt(v.slice(0, 2), 16) & 1) fail(field, `${v} is a multicast address; a NIC needs a unicast one`);
+  return v;
+}
+
+export function checkUuid(field: string, v: unknown): string {
+  if (typeof v !== "string" || !uuidPattern.test(v)) fail(field, "must be a lower-case RFC 4122 UUID");
+  return v;
+}
+
+/** The MAC of the n-th allocation: QEMU's 52:54:00 prefix and the low 24 bits of n. */
+export function macFromNumber(n: number): string {
+  const low = n & 0xffffff;
+  return ["52", "54", "00", (low >> 16) & 0xff, (low >> 8) & 0xff, low & 0xff].map((b) => (typeof b === "string" ? b : b.toString(16).padStart(2, "0"))).join(":");
+}
+
+function disks(v: unknown): VmDiskRecord[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > vmDisksMax) fail("disks", `must be a list of at most ${vmDisksMax} disks`);
+  return v.map((d, i) => {
+    const o = obj(`disks[${i}]`, d);
+    const format = o.format ?? "raw";
+    if (format !== "raw" && format !== "qcow2") fail(`disks[${i}].format`, `must be raw or qcow2 (got ${JSON.stringify(format)})`);
+    return { id: `disk${i}`, sizeMiB: int(`disks[${i}].sizeMiB`, o.sizeMiB, 1, vmDiskSizeMiBMax), format };
+  });
+}
+
+/** NICs as given: a MAC, or null for one the apply allocates. */
+function nics(v: unknown): Array<{ id: string; mac: string | null }> {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > vmNicsMax) fail("nics", `must be a list of at most ${vmNicsMax} NICs`);
+  return v.map((n, i) => {
+    const o = obj(`nics[${i}]`, n);
+    return { id: `net${i}`, mac: o.mac === undefined || o.mac === null || o.mac === "" ? null : checkMac(`nics[${i}].mac`, o.mac) };
+  });
+}
+
+function kernelBoot(v: unknown): VmKernelBootRecord | null {
+  if (v === undefined || v === null) return null;
+  const o = obj("kernelBoot", v);
+  const initrd = o.initrdPath === undefined || o.initrdPath === null || o.initrdPath === "" ? null : absPath("kernelBoot.initrdPath", o.initrdPath);
+  return { kernelPath: absPath("kernelBoot.kernelPath", o.kernelPath), initrdPath: initrd, append: str("kernelBoot.append", o.append ?? "", vmAppendCharsMax) };
+}
+
+export type VmSpecInput = Omit<VmSpecRecord, "nics"> & { nics: Array<{ id: string; mac: string | null }> };
+
+/** Checks a requested spec (pure); machine type and memory are checked against nodes at apply. */
+export function checkVmSpec(v: unknown): VmSpecInput {
+  const o = obj("spec", v);
+  const machineType = o.machineType;
+  if (typeof machineType !== "string" || !pinnedMachinePattern.test(machineType)) {
+    fail("machineType", `must be a pinned machine type such as pc-i440fx-7.2 or pc-q35-7.2 (got ${JSON.stringify(machineType)})`);
+  }
+  const cpuModel = o.cpuModel ?? "qemu64";
+  if (typeof cpuModel !== "string" || !cpuModelPattern.test(cpuModel)) fail("cpuModel", `must be a CPU model name (got ${JSON.stringify(cpuModel)})`);
+  const firmware = o.firmware ?? "seabios";
+  if (firmware !== "seabios") fail("firmware", `must be seabios (OVMF is not supported yet; got ${JSON.stringify(firmware)})`);
+  const accelerator = o.accelerator ?? "auto";
+  if (accelerator !== "auto" && accelerator !== "kvm" && accelerator !== "tcg") fail("accelerator", `must be auto, kvm or tcg (got ${JSON.stringify(accelerator)})`);
+  return {
+    vcpus: int("vcpus", o.vcpus, 1, vmVcpusMax),
+    memoryMiB: int("memoryMiB", o.memoryMiB, vmMemoryMiBMin, vmMemoryMiBMax),
+    machineType,
+    cpuModel,
+    firmware,
+    accelerator,
+    disks: disks(o.disks),
+    nics: nics(o.nics),
+    kernelBoot: kernelBoot(o.kernelBoot),
+  };
+}
+
+/** Least-loaded node that fits: the most memory left after the VMs assigned to it; null when none fits. */
+export function placeVm(hosts: readonly VmHostRecord[], assignedMiB: ReadonlyMap<number, number>, memoryMiB: number, eligible: (h: VmHostRecord) => boolean = () => true): number | null {
+  let best: { nodeId: number; free: number } | null = null;
+  for (const h of hosts) {
+    const free = h.memoryMiB - (assignedMiB.get(h.nodeId) ?? 0);
+    if (free < memoryMiB || !eligible(h)) continue;
+    if (!best || free > best.free || (free === best.free && h.nodeId < best.nodeId)) best = { nodeId: h.nodeId, free };
+  }
+  return best?.nodeId ?? null;
+}

@@ -1,0 +1,78 @@
+// The VM state module on its own: payload checks naming the field, the apply's re-checks
+// (unique name, memory within the largest node, machine type known on the node), MACs
+// allocated from the Raft index and unique, status reports only for the owning node, and
+// placement on the least-loaded node that fits.
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
+import type { CommandResult } from "../state/apply.ts";
+import { migrate } from "../state/migrations.ts";
+import type { ApplyContext } from "../state/modules.ts";
+import { macFromNumber, placeVm } from "./vm-model.ts";
+import { assignedMemoryMiB, listVms, listVmStatus, vmModule } from "./vm-module.ts";
+
+function open() {
+  const db = new Database(":memory:");
+  migrate(db);
+  let index = 0;
+  const run = (name: string, payload: unknown): CommandResult => {
+    const spec = vmModule.commands[name]!;
+    const ctx: ApplyContext = { db, index: ++index, atMs: 1000 + index, clientId: "c", prepare: (sql) => db.prepare(sql) };
+    return spec.apply(ctx, spec.validate(payload));
+  };
+  return { db, run };
+}
+
+const host = (nodeId: number, memoryMiB: number) => ({ nodeId, memoryMiB, cpus: 4, machineTypes: ["pc", "pc-i440fx-7.2"], accelerators: ["tcg"] });
+const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+const spec = { vcpus: 1, memoryMiB: 256, machineType: "pc-i440fx-7.2", nics: [{}, { mac: "52:54:00:aa:bb:cc" }] };
+
+describe("vm module", () => {
+  it("checks payloads before proposal, naming the field", () => {
+    const v = vmModule.commands["vm.create"]!.validate;
+    const base = { id: uuid(1), name: "web1", nodeId: 1, spec };
+    expect(() => v({ ...base, name: "Web_1" })).toThrow(/field "name"/);
+    expect(() => v({ ...base, spec: { ...spec, vcpus: 65 } })).toThrow(/field "vcpus" must be an integer from 1 to 64/);
+    expect(() => v({ ...base, spec: { ...spec, memoryMiB: 8 } })).toThrow(/field "memoryMiB"/);
+    expect(() => v({ ...base, spec: { ...spec, machineType: "q35" } })).toThrow(/field "machineType"/);
+    expect(() => v({ ...base, spec: { ...spec, nics: [{ mac: "52:54:00:zz:00:01" }] } })).toThrow(/field "nics\[0\].mac"/);
+    expect(() => v({ ...base, spec: { ...spec, nics: [{ mac: "01:00:5e:00:00:01" }] } })).toThrow(/multicast/);
+  });
+
+  it("creates a VM with allocated unique MACs and refuses duplicates, oversized memory and unknown machine types", () => {
+    const { db, run } = open();
+    run("vm.report_host", host(1, 2048));
+    run("vm.report_host", host(2, 4096));
+    const r = run("vm.create", { id: uuid(1), name: "web1", nodeId: 2, spec });
+    expect(r).toEqual({ ok: true, id: uuid(1), nodeId: 2, macs: [macFromNumber(3 * 8), "52:54:00:aa:bb:cc"] });
+    expect(run("vm.create", { id: uuid(2), name: "web1", nodeId: 1, spec })).toMatchObject({ ok: false, code: "already_exists", field: "name" });
+    expect(run("vm.create", { id: uuid(3), name: "web2", nodeId: 1, spec: { ...spec, nics: [{ mac: "52:54:00:aa:bb:cc" }] } })).toMatchObject({ ok: false, field: "nics[0].mac" });
+    expect(run("vm.create", { id: uuid(4), name: "big", nodeId: 1, spec: { ...spec, nics: [], memoryMiB: 5000 } })).toMatchObject({ ok: false, field: "memory_mib" });
+    expect(run("vm.create", { id: uuid(5), name: "old", nodeId: 1, spec: { ...spec, nics: [], machineType: "pc-i440fx-2.0" } })).toMatchObject({ ok: false, field: "machine_type" });
+    expect(listVms(db).map((v) => v.name)).toEqual(["web1"]);
+    expect(assignedMemoryMiB(db).get(2)).toBe(256);
+  });
+
+  it("records desired state with its index, status from the owning node only, and deletes everything", () => {
+    const { db, run } = open();
+    run("vm.report_host", host(1, 2048));
+    run("vm.create", { id: uuid(1), name: "web1", nodeId: 1, spec: { ...spec, nics: [] } });
+    expect(run("vm.set_desired", { id: uuid(1), desiredState: "running" })).toEqual({ ok: true });
+    expect(listVms(db)[0]).toMatchObject({ desiredState: "running", stopMode: "acpi", desiredIndex: 3 });
+    const status = { vmId: uuid(1), nodeId: 1, state: "running", pid: 42, startedAtMs: 5, error: null, actedIndex: 3 };
+    expect(run("vm.report_status", status)).toEqual({ ok: true });
+    expect(run("vm.report_status", { ...status, nodeId: 2 })).toMatchObject({ ok: false, code: "not_found" });
+    expect(listVmStatus(db).get(uuid(1))).toMatchObject({ state: "running", pid: 42, nodeId: 1 });
+    expect(run("vm.delete", { id: uuid(1) })).toEqual({ ok: true, deleted: true });
+    expect(listVmStatus(db).size).toBe(0);
+    expect(run("vm.report_status", status)).toMatchObject({ ok: false });
+  });
+
+  it("places a VM on the node with the most memory left that fits", () => {
+    const hosts = [host(1, 4096), host(2, 4096), host(3, 2048)].map((h) => ({ ...h, reportedAtMs: 0 }));
+    expect(placeVm(hosts, new Map(), 512)).toBe(1);
+    expect(placeVm(hosts, new Map([[1, 1024]]), 512)).toBe(2);
+    expect(placeVm(hosts, new Map([[1, 3800], [2, 3800]]), 512)).toBe(3);
+    expect(placeVm(hosts, new Map(), 8192)).toBeNull();
+    expect(placeVm(hosts, new Map(), 512, (h) => h.nodeId === 3)).toBe(3);
+  });
+});

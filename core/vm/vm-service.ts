@@ -1,0 +1,152 @@
+// VmService: create, list, inspect and drive the run state of VMs. Mutations only change the
+// replicated record (desired state); the host agent of the assigned node does the work and
+// reports status, which list and get return. Placement (least-loaded node that fits by memory)
+// is chosen here, by the proposer, and re-checked by the apply.
+import { randomUUID } from "node:crypto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { ApiError, checkResult } from "../api/server/errors.ts";
+import { defineService, type HandlerContext, type RegisteredService } from "../api/server/service.ts";
+import { check, intBetween, invalid, matches, noFields } from "../api/server/validation.ts";
+import { VmDesiredState, VmService, type CreateVmRequest, type VmSchema } from "../api/gen/trivet/v1/vm_pb.ts";
+import { listNodeEndpoints } from "../cluster/node-module.ts";
+import { macPattern, pinnedMachinePattern, placeVm, vmDiskSizeMiBMax, vmDisksMax, vmMemoryMiBMax, vmMemoryMiBMin, vmNamePattern, vmNicsMax, vmVcpusMax } from "./vm-model.ts";
+import type { DesiredState, StopMode, VmHostRecord, VmRecord, VmStatusRecord } from "./vm-model.ts";
+import { assignedMemoryMiB, listVmHosts, listVms, listVmStatus } from "./vm-module.ts";
+
+
+/** The area is "vm", the one rbac.ts lets an Operator change. */
+export const vmPermissions = { read: "vm.read", operate: "vm.operate", manage: "vm.manage" } as const;
+
+const desiredOf: Record<DesiredState, VmDesiredState> = { running: VmDesiredState.RUNNING, stopped: VmDesiredState.STOPPED, paused: VmDesiredState.PAUSED };
+const nameRule = matches(vmNamePattern, "must be a lower-case DNS label of 1 to 63 characters");
+
+function vmMessage(v: VmRecord, status: VmStatusRecord | undefined, nodeNames: Map<number, string>): MessageInitShape<typeof VmSchema> {
+  return {
+    id: v.id, name: v.name, nodeId: BigInt(v.nodeId), nodeName: nodeNames.get(v.nodeId) ?? "", desiredState: desiredOf[v.desiredState],
+    vcpus: v.spec.vcpus, memoryMib: BigInt(v.spec.memoryMiB), machineType: v.spec.machineType, nics: v.spec.nics.map((n) => ({ mac: n.mac })),
+    createdAtMs: BigInt(v.createdAtMs),
+    status: status
+      ? { state: status.state, pid: BigInt(status.pid ?? 0), startedAtMs: BigInt(status.startedAtMs ?? 0), error: status.error ?? "", reportedAtMs: BigInt(status.reportedAtMs) }
+      : { state: "" },
+  };
+}
+
+function snapshot(ctx: HandlerContext) {
+  return ctx.replica.stateMachine.read((db) => ({
+    vms: listVms(db), status: listVmStatus(db), hosts: listVmHosts(db), assigned: assignedMemoryMiB(db),
+    nodeNames: new Map(listNodeEndpoints(db).map((n) => [n.nodeId, n.name])),
+  })).value;
+}
+
+function findVm(ctx: HandlerContext, name: string) {
+  const s = snapshot(ctx);
+  const vm = s.vms.find((v) => v.name === name);
+  if (!vm) throw new ApiError("not_found", `VM "${name}" does not exist`, { field: "name" });
+  return { s, vm };
+}
+
+function oneVm(ctx: HandlerContext, name: string) {
+  const { s, vm } = findVm(ctx, name);
+  return vmMessage(vm, s.status.get(vm.id), s.nodeNames);
+}
+
+function validateCreate(r: CreateVmRequest): void {
+  check("name", r.name, nameRule);
+  const c = r.config;
+  if (!c) throw invalid("config", "is required");
+  check("config.vcpus", c.vcpus, intBetween(1, vmVcpusMax));
+  check("config.memory_mib", Number(c.memoryMib), intBetween(vmMemoryMiBMin, vmMemoryMiBMax));
+  if (c.machineType !== "") check("config.machine_type", c.machineType, matches(pinnedMachinePattern, "must be a pinned machine type such as pc-i440fx-7.2 or pc-q35-7.2"));
+  if (c.firmware !== "" && c.firmware !== "seabios") throw invalid("config.firmware", `must be seabios (got ${JSON.stringify(c.firmware)})`);
+  if (!["", "auto", "kvm", "tcg"].includes(c.accelerator)) throw invalid("config.accelerator", `must be auto, kvm or tcg (got ${JSON.stringify(c.accelerator)})`);
+  if (c.disks.length > vmDisksMax) throw invalid("config.disks", `at most ${vmDisksMax} disks`);
+  c.disks.forEach((d, i) => {
+    check(`config.disks[${i}].size_mib`, Number(d.sizeMib), intBetween(1, vmDiskSizeMiBMax));
+    if (!["", "raw", "qcow2"].includes(d.format)) throw invalid(`config.disks[${i}].format`, `must be raw or qcow2 (got ${JSON.stringify(d.format)})`);
+  });
+  if (c.nics.length > vmNicsMax) throw invalid("config.nics", `at most ${vmNicsMax} NICs`);
+  c.nics.forEach((n, i) => {
+    if (n.mac === "") return;
+    check(`config.nics[${i}].mac`, n.mac, matches(macPattern, "must be a lower-case MAC address like 52:54:00:12:34:56"));
+    if (parseInt(n.mac.slice(0, 2), 16) & 1) throw invalid(`config.nics[${i}].mac`, `${n.mac} is a multicast address; a NIC needs a unicast one`);
+  });
+  const kb = c.kernelBoot;
+  if (kb && kb.kernelPath !== "") {
+    if (!kb.kernelPath.startsWith("/")) throw invalid("config.kernel_boot.kernel_path", "must be an absolute path on the nodes");
+    if (kb.initrdPath !== "" && !kb.initrdPath.startsWith("/")) throw invalid("config.kernel_boot.initrd_path", "must be an absolute path on the nodes");
+  }
+}
+
+/** The newest pinned i440fx type this node's QEMU knows (what the test guest and most guests boot on). */
+function defaultMachineType(h: VmHostRecord): string | undefined {
+  const versions = h.machineTypes.map((m) => /^pc-i440fx-(\d+)\.(\d+)$/.exec(m)).filter((m): m is RegExpExecArray => m !== null);
+  versions.sort((a, b) => Number(b[1]) - Number(a[1]) || Number(b[2]) - Number(a[2]));
+  return versions[0]?.[0];
+}
+
+async function createVm(r: CreateVmRequest, ctx: HandlerContext) {
+  const c = r.config!;
+  const memoryMiB = Number(c.memoryMib);
+  const s = snapshot(ctx);
+  if (s.vms.some((v) => v.name === r.name)) throw new ApiError("already_exists", `a VM named "${r.name}" already exists`, { field: "name" });
+  if (s.hosts.length === 0) throw new ApiError("failed_precondition", "no node has reported its host facts yet; wait for the host agents to start", { field: "config" });
+  const largest = Math.max(...s.hosts.map((h) => h.memoryMiB));
+  if (memoryMiB > largest) throw invalid("config.memory_mib", `${memoryMiB} MiB is more than any node has (largest: ${largest} MiB)`);
+  if (c.machineType !== "" && !s.hosts.some((h) => h.machineTypes.includes(c.machineType))) throw invalid("config.machine_type", `${c.machineType} is not known to QEMU on any node`);
+  const fits = (h: VmHostRecord) => (c.machineType === "" ? defaultMachineType(h) !== undefined : h.machineTypes.includes(c.machineType));
+  const nodeId = placeVm(s.hosts, s.assigned, memoryMiB, fits);
+  if (nodeId === null) throw new ApiError("resource_exhausted", `no node has ${memoryMiB} MiB of memory left for VM "${r.name}"`, { field: "config.memory_mib" });
+  const machineType = c.machineType || defaultMachineType(s.hosts.find((h) => h.nodeId === nodeId)!)!;
+  const kb = c.kernelBoot && c.kernelBoot.kernelPath !== "" ? { kernelPath: c.kernelBoot.kernelPath, initrdPath: c.kernelBoot.initrdPath || null, append: c.kernelBoot.append } : null;
+  const spec = {
+    vcpus: c.vcpus, memoryMiB, machineType, cpuModel: c.cpuModel || "qemu64", firmware: "seabios", accelerator: c.accelerator || "auto",
+    disks: c.disks.map((d) => ({ sizeMiB: Number(d.sizeMib), format: d.format || "raw" })), nics: c.nics.map((n) => ({ mac: n.mac })), kernelBoot: kb,
+  };
+  const id = randomUUID();
+  checkResult(await ctx.replica.execute({ type: "ext", name: "vm.create", payload: { id, name: r.name, nodeId, spec, desiredState: r.start ? "running" : "stopped" } }), `creating VM "${r.name}"`);
+  ctx.auditDetail.nodeId = nodeId;
+  return { vm: oneVm(ctx, r.name) };
+}
+
+async function setDesired(name: string, ctx: HandlerContext, desiredState: DesiredState, stopMode: StopMode = "acpi", allowedFrom?: DesiredState[]) {
+  const { vm } = findVm(ctx, name);
+  if (allowedFrom && !allowedFrom.includes(vm.desiredState)) throw new ApiError("failed_precondition", `VM "${name}" is ${vm.desiredState}; it must be ${allowedFrom.join(" or ")}`, { field: "name" });
+  checkResult(await ctx.replica.execute({ type: "ext", name: "vm.set_desired", payload: { id: vm.id, desiredState, stopMode } }), `setting VM "${name}" to ${desiredState}`);
+  return { vm: oneVm(ctx, name) };
+}
+
+const byName = (r: { name: string }) => check("name", r.name, nameRule);
+const object = (r: { name: string }) => `vm/${r.name}`;
+const operate = { permission: vmPermissions.operate, mutation: true, object };
+
+export function vmService(): RegisteredService {
+  return defineService({
+    descriptor: VmService,
+    policy: {
+      createVm: { permission: vmPermissions.manage, mutation: true, object },
+      listVms: { permission: vmPermissions.read, mutation: false },
+      getVm: { permission: vmPermissions.read, mutation: false, object },
+      startVm: operate, stopVm: operate, shutdownVm: operate, pauseVm: operate, resumeVm: operate,
+      deleteVm: { permission: vmPermissions.manage, mutation: true, object },
+    },
+    validate: { createVm: validateCreate, listVms: noFields, getVm: byName, startVm: byName, stopVm: byName, shutdownVm: byName, pauseVm: byName, resumeVm: byName, deleteVm: byName },
+    handlers: {
+      createVm,
+      listVms: async (_r, ctx) => {
+        const s = snapshot(ctx);
+        return { vms: s.vms.map((v) => vmMessage(v, s.status.get(v.id), s.nodeNames)) };
+      },
+      getVm: async (r, ctx) => ({ vm: oneVm(ctx, r.name) }),
+      startVm: (r, ctx) => setDesired(r.name, ctx, "running"),
+      stopVm: (r, ctx) => setDesired(r.name, ctx, "stopped", "force"),
+      shutdownVm: (r, ctx) => setDesired(r.name, ctx, "stopped", "acpi"),
+      pauseVm: (r, ctx) => setDesired(r.name, ctx, "paused", "acpi", ["running", "paused"]),
+      resumeVm: (r, ctx) => setDesired(r.name, ctx, "running", "acpi", ["running", "paused"]),
+      deleteVm: async (r, ctx) => {
+        const { vm } = findVm(ctx, r.name);
+        checkResult(await ctx.replica.execute({ type: "ext", name: "vm.delete", payload: { id: vm.id } }), `deleting VM "${r.name}"`);
+        return {};
+      },
+    },
+  });
+}
