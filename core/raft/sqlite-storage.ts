@@ -11,6 +11,8 @@ import type { ConfState, Entry, EntryType, HardState, LogStore, Snapshot } from 
 
 /** After a checkpoint the WAL file is truncated back to at most this size. */
 export const walSizeLimitBytes = 64 * 1024 * 1024;
+/** Newest entries kept in memory for reads (see SqliteLogStore.tail). */
+export const tailEntriesMax = 4096;
 
 export interface SqliteLogStoreOptions {
   /** createSnapshot keeps this many entries before the snapshot index so that slightly lagging
@@ -65,6 +67,13 @@ export class SqliteLogStore implements LogStore {
   private confState: ConfState = { voters: [], learners: [] };
   private confIndex = 0;
   private snapIndex = 0;
+  /**
+   * The newest entries as written (tail[k] has index tailStart + k), so that the committed
+   * entries the driver applies right after writing them, and appends to followers that keep up,
+   * are served from memory instead of read back through SQL. Bounded by tailEntriesMax.
+   */
+  private tail: Entry[] = [];
+  private tailStart = 0;
 
   static open(dataDir: string, options: SqliteLogStoreOptions = {}): SqliteLogStore {
     fs.mkdirSync(dataDir, { recursive: true });
@@ -109,6 +118,7 @@ export class SqliteLogStore implements LogStore {
 
   /** Rebuilds the in-memory view from the database (at open, and after a failed transaction). */
   private loadCache(): void {
+    this.tail = [];
     const start = this.stmts.getStart.get() as { log_index: number; term: number } | undefined;
     this.startIndex = start?.log_index ?? 0;
     this.terms = [start?.term ?? 0];
@@ -166,6 +176,15 @@ export class SqliteLogStore implements LogStore {
     if (hi > this.lastIndex() + 1) throw new RaftError("unavailable", `reading entries [${lo}, ${hi}): unavailable (last index ${this.lastIndex()})`);
     const out: Entry[] = [];
     let bytes = 0;
+    if (this.tail.length > 0 && lo >= this.tailStart && hi <= this.tailStart + this.tail.length) {
+      for (let i = lo; i < hi; i++) {
+        const e = this.tail[i - this.tailStart]!;
+        bytes += entrySize(e);
+        if (out.length > 0 && bytes > maxBytes) break;
+        out.push(e);
+      }
+      return out;
+    }
     for (const row of this.stmts.selectRange.iterate(lo, hi) as IterableIterator<EntryRow>) {
       const e: Entry = { index: row.log_index, term: row.term, type: row.type as EntryType, data: toBytes(row.data) };
       bytes += entrySize(e);
@@ -237,6 +256,11 @@ export class SqliteLogStore implements LogStore {
     this.stmts.putStart.run(compactIndex, term);
     this.terms = this.terms.slice(compactIndex - this.startIndex);
     this.startIndex = compactIndex;
+    if (compactIndex >= this.tailStart) {
+      const drop = Math.min(this.tail.length, compactIndex + 1 - this.tailStart);
+      this.tail = this.tail.slice(drop);
+      this.tailStart += drop;
+    }
   }
 
   private appendInTxn(entries: Entry[]): void {
@@ -263,6 +287,24 @@ export class SqliteLogStore implements LogStore {
       this.stmts.insertEntry.run(e.index, e.term, e.type, toBuffer(e.data));
       this.terms.push(e.term);
     }
+    this.tailAppend(from, skip === 0 ? entries : entries.slice(skip));
+  }
+
+  /** Keeps the in-memory tail equal to the newest entries of the log (a rolled-back write clears it). */
+  private tailAppend(from: number, added: Entry[]): void {
+    const tailEnd = this.tailStart + this.tail.length;
+    if (this.tail.length === 0 || from < this.tailStart || from > tailEnd) {
+      this.tail = added.slice();
+      this.tailStart = from;
+    } else {
+      this.tail.length = from - this.tailStart;
+      for (const e of added) this.tail.push(e);
+    }
+    if (this.tail.length > tailEntriesMax) {
+      const drop = this.tail.length - tailEntriesMax;
+      this.tail = this.tail.slice(drop);
+      this.tailStart += drop;
+    }
   }
 
   private setHardStateInTxn(hs: HardState): void {
@@ -284,6 +326,7 @@ export class SqliteLogStore implements LogStore {
     this.stmts.putSnapshot.run(index, term, JSON.stringify(confState), toBuffer(snap.data));
     this.startIndex = index;
     this.terms = [term];
+    this.tail = [];
     this.snapIndex = index;
     this.setConfInTxn(index, confState);
     // A snapshot is committed by definition; raising commit with it keeps a crash before the

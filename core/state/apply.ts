@@ -16,6 +16,8 @@ export const clientRequestRetentionMs = 24 * 60 * 60 * 1000;
  * happens at the same log positions on every replica whatever the batch boundaries. It scans
  * the table (no index on at_ms): at most clients × (kept + trim interval) rows, once per interval. */
 export const clientRequestsPruneEveryEntries = 1024;
+/** Clients whose highest seq is remembered in memory to skip the de-duplication lookup. */
+export const clientSeqCacheMax = 100_000;
 
 export type CommandFailureCode = "version_mismatch" | "name_taken" | "not_found" | "request_too_old";
 
@@ -34,6 +36,8 @@ export function prepareApply(db: Database.Database) {
   const cache = new Map<string, Database.Statement>();
   return {
     db,
+    /** Highest seq recorded per client on this connection (see applyEnvelope); cleared with the connection. */
+    maxSeq: new Map<string, number>(),
     /** Statements of state modules, prepared once per connection. */
     prepare(sql: string): Database.Statement {
       let stmt = cache.get(sql);
@@ -105,14 +109,23 @@ function execute(st: ApplyStatements, env: Envelope, index: number): CommandResu
  * without executing again. Must run inside the caller's transaction.
  */
 export function applyEnvelope(st: ApplyStatements, env: Envelope, index: number): { result: CommandResult; duplicate: boolean } {
-  const seen = st.request.get(env.clientId, env.seq, env.clientId) as { result: string | null; maxSeq: number | null };
-  if (seen.result !== null) return { result: JSON.parse(seen.result) as CommandResult, duplicate: true };
-  if (env.seq <= (seen.maxSeq ?? 0) - clientRequestsKeptPerClient) {
-    const message = `request ${env.clientId}#${env.seq} is older than the last ${clientRequestsKeptPerClient} requests of its client; its outcome is no longer known`;
-    return { result: { ok: false, code: "request_too_old", message }, duplicate: false };
+  // Fast path: a seq above the highest this connection has recorded for the client is new (no
+  // row can exist for it, and it cannot be too old), so the lookup is skipped. The map may only
+  // be higher than the table (a rolled-back batch, pruning), never lower, which keeps this exact.
+  let knownMax = st.maxSeq.get(env.clientId);
+  if (knownMax === undefined || env.seq <= knownMax) {
+    const seen = st.request.get(env.clientId, env.seq, env.clientId) as { result: string | null; maxSeq: number | null };
+    knownMax = Math.max(knownMax ?? 0, seen.maxSeq ?? 0);
+    if (seen.result !== null) return { result: JSON.parse(seen.result) as CommandResult, duplicate: true };
+    if (env.seq <= (seen.maxSeq ?? 0) - clientRequestsKeptPerClient) {
+      const message = `request ${env.clientId}#${env.seq} is older than the last ${clientRequestsKeptPerClient} requests of its client; its outcome is no longer known`;
+      return { result: { ok: false, code: "request_too_old", message }, duplicate: false };
+    }
   }
   const result = execute(st, env, index);
   st.requestInsert.run(env.clientId, env.seq, JSON.stringify(result), env.atMs);
+  if (st.maxSeq.size >= clientSeqCacheMax) st.maxSeq.clear();
+  st.maxSeq.set(env.clientId, Math.max(knownMax, env.seq));
   if (env.seq % clientRequestsTrimEverySeqs === 0) st.requestTrimClient.run(env.clientId, env.seq - clientRequestsKeptPerClient);
   if (index % clientRequestsPruneEveryEntries === 0) st.requestPruneOld.run(env.atMs - clientRequestRetentionMs);
   return { result, duplicate: false };
