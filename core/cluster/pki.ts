@@ -242,8 +242,18 @@ function nodeCert(pem: string): NodeX509 {
  * form join tokens carry). `openssl x509 -fingerprint -sha256` prints the same digits in
  * upper case with colons; normalizeFingerprint() (tokens.ts) accepts either.
  */
+/** Fingerprints of the few certificates a node looks at (its CA above all), by PEM text. */
+const fingerprints = new Map<string, string>();
+const fingerprintsCachedMax = 64;
+
 export function certFingerprint(pem: string): string {
-  return createHash("sha256").update(nodeCert(pem).raw).digest("hex");
+  let fp = fingerprints.get(pem);
+  if (fp === undefined) {
+    fp = createHash("sha256").update(nodeCert(pem).raw).digest("hex");
+    if (fingerprints.size >= fingerprintsCachedMax) fingerprints.clear();
+    fingerprints.set(pem, fp);
+  }
+  return fp;
 }
 
 export interface CertInfo {
