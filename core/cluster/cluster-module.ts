@@ -6,7 +6,7 @@
 import type Database from "better-sqlite3";
 import type { CommandResult } from "../state/apply.ts";
 import { CommandError } from "../state/errors.ts";
-import type { ApplyContext, CommandSpec, StateModule } from "../state/modules.ts";
+import { prepared, type ApplyContext, type CommandSpec, type StateModule } from "../state/modules.ts";
 import { joinTokenTtlMsMax } from "./tokens.ts";
 
 export const clusterCertPemMaxChars = 16 * 1024;
@@ -167,26 +167,26 @@ CREATE TABLE node_certs (node_id INTEGER PRIMARY KEY, name TEXT NOT NULL, cert_p
 };
 
 export function readCluster(db: Database.Database): ClusterRow | null {
-  const row = db.prepare("SELECT name, ca_cert_pem AS caCertPem, ca_key_sealed AS caKeySealed, created_at_ms AS createdAtMs FROM cluster WHERE id = 1").get();
+  const row = prepared(db, "SELECT name, ca_cert_pem AS caCertPem, ca_key_sealed AS caKeySealed, created_at_ms AS createdAtMs FROM cluster WHERE id = 1").get();
   return (row as ClusterRow | undefined) ?? null;
 }
 
 const tokenColumns = "id, secret_hash AS secretHash, expires_at_ms AS expiresAtMs, created_at_ms AS createdAtMs, used_at_ms AS usedAtMs, used_by AS usedBy";
 
 export function readJoinToken(db: Database.Database, id: string): JoinTokenRow | null {
-  return (db.prepare(`SELECT ${tokenColumns} FROM join_tokens WHERE id = ?`).get(id) as JoinTokenRow | undefined) ?? null;
+  return (prepared(db, `SELECT ${tokenColumns} FROM join_tokens WHERE id = ?`).get(id) as JoinTokenRow | undefined) ?? null;
 }
 
 export function listJoinTokens(db: Database.Database): JoinTokenRow[] {
-  return db.prepare(`SELECT ${tokenColumns} FROM join_tokens ORDER BY created_at_ms, id`).all() as JoinTokenRow[];
+  return prepared(db, `SELECT ${tokenColumns} FROM join_tokens ORDER BY created_at_ms, id`).all() as JoinTokenRow[];
 }
 
 const certColumns = "node_id AS nodeId, name, cert_pem AS certPem, serial, not_after_ms AS notAfterMs";
 
 export function readNodeCert(db: Database.Database, nodeId: number): NodeCertRow | null {
-  return (db.prepare(`SELECT ${certColumns} FROM node_certs WHERE node_id = ?`).get(nodeId) as NodeCertRow | undefined) ?? null;
+  return (prepared(db, `SELECT ${certColumns} FROM node_certs WHERE node_id = ?`).get(nodeId) as NodeCertRow | undefined) ?? null;
 }
 
 export function listNodeCerts(db: Database.Database): NodeCertRow[] {
-  return db.prepare(`SELECT ${certColumns} FROM node_certs ORDER BY node_id`).all() as NodeCertRow[];
+  return prepared(db, `SELECT ${certColumns} FROM node_certs ORDER BY node_id`).all() as NodeCertRow[];
 }

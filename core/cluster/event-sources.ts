@@ -3,6 +3,7 @@
 // A poll of the replica every interval: no event depends on being delivered exactly once, and
 // a restarted node simply starts from what its replica holds.
 import type { EventBus } from "../api/events/bus.ts";
+import { prepared } from "../state/modules.ts";
 import type { Replica } from "../state/replica.ts";
 import { heartbeatIntervalMsDefault, nodeHealth, type NodeHealth } from "./liveness.ts";
 import { listNodeEndpoints } from "./node-module.ts";
@@ -40,10 +41,10 @@ export class EventSources {
     const sm = this.replica.stateMachine;
     if (this.lastAuditId < 0) {
       // Start at the newest entry: the ring is for this node's lifetime, the audit log API for history.
-      this.lastAuditId = sm.read((db) => (db.prepare("SELECT coalesce(max(id), 0) FROM audit_log").pluck().get() as number)).value;
+      this.lastAuditId = sm.read((db) => (prepared(db, "SELECT coalesce(max(id), 0) FROM audit_log").pluck().get() as number)).value;
       return;
     }
-    const rows = sm.read((db) => db.prepare("SELECT id, at_ms AS atMs, principal, action, object, result FROM audit_log WHERE id > ? ORDER BY id LIMIT ?").all(this.lastAuditId, auditRowsPerPollMax) as AuditRow[]).value;
+    const rows = sm.read((db) => prepared(db, "SELECT id, at_ms AS atMs, principal, action, object, result FROM audit_log WHERE id > ? ORDER BY id LIMIT ?").all(this.lastAuditId, auditRowsPerPollMax) as AuditRow[]).value;
     for (const r of rows) {
       this.bus.publish({ kind: "audit", object: r.object, timeMs: r.atMs, message: `${r.principal} ${r.action} ${r.object}: ${r.result}`, fields: { principal: r.principal, action: r.action, result: r.result } });
       this.lastAuditId = r.id;

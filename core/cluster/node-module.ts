@@ -5,7 +5,7 @@
 import type Database from "better-sqlite3";
 import type { CommandResult } from "../state/apply.ts";
 import { CommandError } from "../state/errors.ts";
-import type { ApplyContext, CommandSpec, StateModule } from "../state/modules.ts";
+import { prepared, type ApplyContext, type CommandSpec, type StateModule } from "../state/modules.ts";
 import { checkHostPort } from "./node-config.ts";
 
 const nodeNamePattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -102,6 +102,6 @@ export const nodeModule: StateModule = {
 };
 
 export function listNodeEndpoints(db: Database.Database): NodeEndpoints[] {
-  return db.prepare(`SELECT n.id AS nodeId, n.name, n.role, n.address AS peerAddress, e.api_address AS apiAddress,
+  return prepared(db, `SELECT n.id AS nodeId, n.name, n.role, n.address AS peerAddress, e.api_address AS apiAddress,
     e.http_address AS httpAddress, n.heartbeat_at_ms AS heartbeatAtMs FROM nodes n JOIN node_endpoints e ON e.node_id = n.id ORDER BY n.id`).all() as NodeEndpoints[];
 }

@@ -81,3 +81,24 @@ export function decodePayload(text: string): unknown {
     return v;
   });
 }
+
+const readStatements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+/**
+ * A prepared statement for the read helpers of state modules, cached per connection: reads
+ * run on every API request, and preparing the same SQL each time costs more than running it.
+ * (A restored snapshot is a new connection, so its statements are prepared afresh.)
+ */
+export function prepared(db: Database.Database, sql: string): Database.Statement {
+  let byConnection = readStatements.get(db);
+  if (!byConnection) {
+    byConnection = new Map();
+    readStatements.set(db, byConnection);
+  }
+  let stmt = byConnection.get(sql);
+  if (!stmt) {
+    stmt = db.prepare(sql);
+    byConnection.set(sql, stmt);
+  }
+  return stmt;
+}
