@@ -78,6 +78,7 @@ function prefixEnd(prefix: Uint8Array): Buffer | null {
  */
 export class StateMachine {
   private db: Database.Database;
+  private appliedCache: number | undefined;
   private st!: ReturnType<StateMachine["prepare"]>;
 
   private constructor(private readonly file: string | null, db: Database.Database) {
@@ -103,6 +104,7 @@ export class StateMachine {
   }
 
   private bind(db: Database.Database): void {
+    this.appliedCache = undefined;
     this.db = db;
     this.st = this.prepare(db);
   }
@@ -130,8 +132,10 @@ export class StateMachine {
     return this.st.meta.get() as Meta;
   }
 
+  /** Cached: read on every API request; moved only by apply and restore (bind). */
   get appliedIndex(): number {
-    return this.meta().applied_index;
+    this.appliedCache ??= this.meta().applied_index;
+    return this.appliedCache;
   }
 
   get appliedTerm(): number {
@@ -149,6 +153,7 @@ export class StateMachine {
    * of the batch (the driver computes it from the ConfChange entries) and is stored with it.
    */
   apply(entries: Entry[], options: { confState?: ConfState } = {}): ApplyResult[] {
+    this.appliedCache = undefined;
     return this.st.batch(entries, options.confState);
   }
 

@@ -28,7 +28,9 @@ export interface DaemonNode {
 
 export function trivetArgv(args: string[]): [string, string[]] {
   const bin = process.env.TRIVET_BINARY;
-  return bin ? [bin, args] : [process.execPath, ["--import", "tsx", path.join(repoRoot, "cmd/trivet.ts"), ...args]];
+  // TRIVET_NODE_ARGS passes node flags to the daemons, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.TRIVET_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  return bin ? [bin, args] : [process.execPath, [...nodeArgs, "--import", "tsx", path.join(repoRoot, "cmd/trivet.ts"), ...args]];
 }
 
 /** Runs a CLI command to completion; returns its exit code and output. */

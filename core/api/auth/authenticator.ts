@@ -49,9 +49,19 @@ export class Authenticator {
   }
 
   private principal(userId: string, credential: Principal["credential"]): Principal {
-    const { value } = this.replica.stateMachine.read((db) => ({ user: userById(db, userId), grants: grantsOf(db, userId) }));
-    if (!value.user) throw unauthenticated("the user of these credentials no longer exists", "user_deleted");
-    if (value.user.disabled) throw unauthenticated(`user "${value.user.username}" is disabled`, "user_disabled");
-    return { userId, username: value.user.username, role: value.user.role, grants: value.grants, credential };
+    const { value: user } = this.replica.stateMachine.read((db) => userById(db, userId));
+    if (!user) throw unauthenticated("the user of these credentials no longer exists", "user_deleted");
+    if (user.disabled) throw unauthenticated(`user "${user.username}" is disabled`, "user_disabled");
+    // Grants are read only when a check needs them (an Administrator's never do): a user may
+    // hold many, and this runs on every request.
+    const sm = this.replica.stateMachine;
+    let grants: Principal["grants"] | undefined;
+    return {
+      userId, username: user.username, role: user.role, credential,
+      get grants() {
+        grants ??= sm.read((db) => grantsOf(db, userId)).value;
+        return grants;
+      },
+    };
   }
 }
