@@ -1,5 +1,5 @@
-// Sub-commands for virtual machines: `trivet vm create|list|show|start|stop|shutdown|pause|
-// resume|delete` — thin wrappers over VmService, printing tables or `--output json`.
+// Sub-commands for virtual machines: `trivet vm create|list|show|update|start|stop|shutdown|
+// pause|resume|reboot|reset|delete` — thin wrappers over VmService, printing tables or `--output json`.
 import { VmDesiredState, VmService, type Vm } from "../core/api/gen/trivet/v1/vm_pb.ts";
 import { UsageError, type Command } from "./commands.ts";
 import { apiCommand, printResult } from "./client-config.ts";
@@ -24,7 +24,7 @@ function row(v: Vm): Record<string, string | number> {
   };
 }
 
-function actionCommand(verb: "start" | "stop" | "shutdown" | "pause" | "resume", summary: string): Command {
+function actionCommand(verb: "start" | "stop" | "shutdown" | "pause" | "resume" | "reboot" | "reset", summary: string): Command {
   const method = `${verb}Vm` as const;
   return apiCommand(["vm", verb], summary, "NAME", {}, async (c, _f, p, ctx) => {
     const r = await c.call(VmService, method, { name: one(p) });
@@ -56,15 +56,32 @@ export const vmCommands: Command[] = [
   apiCommand(["vm", "show"], "show one VM", "NAME [--output table|json]", {}, async (c, _f, p, ctx, mode) => {
     const r = await c.call(VmService, "getVm", { name: one(p) });
     const v = r.vm!;
-    printResult(ctx.stdout, mode, r, [{ ...row(v), id: v.id, machine: v.machineType, macs: v.nics.map((n) => n.mac).join(" "), error: v.status?.error || "-" }]);
+    printResult(ctx.stdout, mode, r, [{
+      ...row(v), id: v.id, machine: v.machineType, macs: v.nics.map((n) => n.mac).join(" "), error: v.status?.error || "-",
+      description: v.description || "-", pending_restart: v.pendingFields.join(",") || "-", last_action: v.status?.lastAction || "-",
+    }]);
   }),
+  apiCommand(["vm", "update"], "change a VM's vCPUs, memory or description (vCPUs and memory apply at its next start)",
+    "NAME [--vcpus N] [--memory MiB] [--description TEXT]", { vcpus: { type: "string" }, memory: { type: "string" }, description: { type: "string" } },
+    async (c, f, p, ctx, mode) => {
+      if (f.vcpus === undefined && f.memory === undefined && f.description === undefined) throw new UsageError("give at least one of --vcpus, --memory, --description");
+      const r = await c.call(VmService, "updateVm", {
+        name: one(p), vcpus: f.vcpus === undefined ? undefined : posInt("vcpus", f.vcpus), memoryMib: f.memory === undefined ? undefined : BigInt(posInt("memory", f.memory)),
+        description: f.description === undefined ? undefined : String(f.description),
+      });
+      if (mode === "json") printResult(ctx.stdout, "json", r, []);
+      else ctx.stdout.write(`vm ${p[0]} updated${r.vm?.pendingRestart ? `; pending until its next start: ${r.vm.pendingFields.join(", ")}` : ""}\n`);
+    }),
   actionCommand("start", "start a VM"),
   actionCommand("stop", "stop a VM at once (forced)"),
   actionCommand("shutdown", "shut a VM down through ACPI (forced after a timeout)"),
   actionCommand("pause", "pause a running VM"),
   actionCommand("resume", "resume a paused VM"),
-  apiCommand(["vm", "delete"], "delete a VM with its disks (its node stops it first)", "NAME", {}, async (c, _f, p, ctx) => {
-    await c.call(VmService, "deleteVm", { name: one(p) });
+  actionCommand("reboot", "reboot a running VM (a reset until guests can be asked to reboot)"),
+  actionCommand("reset", "reset a running VM at once (the reset button)"),
+  apiCommand(["vm", "delete"], "delete a VM with its disks, or keeping them (its node stops it first)", "NAME [--keep-disks]", { "keep-disks": { type: "boolean" } }, async (c, f, p, ctx) => {
+    const r = await c.call(VmService, "deleteVm", { name: one(p), keepDisks: f["keep-disks"] === true });
     ctx.stdout.write(`vm ${p[0]} deleted\n`);
+    for (const d of r.keptDisks) ctx.stdout.write(`kept disk ${d.path} on ${d.nodeName}\n`);
   }),
 ];

@@ -35,6 +35,7 @@ describe("reportedState", () => {
 describe("specFromRecord", () => {
   const record: VmRecord = {
     id: "0b8e2a4e-8f0e-4d55-9c1a-6a1f0f3f0d11", name: "web1", nodeId: 2, desiredState: "running", stopMode: "acpi", desiredIndex: 7, createdAtMs: 1, updatedAtMs: 1,
+    description: "", specIndex: 7, pendingFields: [], action: null, actionIndex: 0,
     spec: {
       vcpus: 2, memoryMiB: 512, machineType: "pc-i440fx-7.2", cpuModel: "qemu64", firmware: "seabios", accelerator: "auto",
       disks: [{ id: "disk0", sizeMiB: 64, format: "qcow2" }], nics: [{ id: "net0", mac: "52:54:00:00:00:50" }], kernelBoot: null,

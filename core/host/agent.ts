@@ -1,5 +1,6 @@
 // The host agent of a node: level-triggered reconciliation of the VMs assigned to this node.
-// Every agentTickMs (and on poke) it reads the local replica, compares each VM's desired state
+// Every agentTickMs, on poke, and within changeCheckMs of a change to this node's VM records
+// (so a StartVm does not wait for the next tick) it reads the local replica, compares each VM's desired state
 // with the QEMU runtime it holds, starts, pauses, resumes or stops it, and reports status
 // changes through vm.report_status. After a daemon restart it re-attaches to the guests still
 // running (from their run directories); stopping the agent lets go of guests without killing them.
@@ -7,8 +8,8 @@ import { mkdir, open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../raft/types.ts";
 import type { Replica } from "../state/replica.ts";
-import type { VmDiskRecord, VmRecord, VmStatusRecord } from "../vm/vm-model.ts";
-import { listVms, listVmStatus } from "../vm/vm-module.ts";
+import type { PowerAction, VmDiskRecord, VmRecord, VmStatusRecord } from "../vm/vm-model.ts";
+import { keptDiskVmIds, listVms, listVmStatus } from "../vm/vm-module.ts";
 import { gatherHostFacts, runBounded } from "./facts.ts";
 import { checkKvm, hostKvmProbeDeps } from "./kvm-probe.ts";
 import { gatherQemuHostFacts } from "./qemu/host-facts.ts";
@@ -17,6 +18,8 @@ import type { QemuRuntime, VmRunState } from "./qemu/runtime.ts";
 import type { QemuHostFacts, VmSpec } from "./qemu/spec.ts";
 
 export const agentTickMs = 250;
+/** How often the applied index is compared; on a change, a cheap fingerprint of this node's VM rows decides whether to tick now. */
+export const changeCheckMs = 10;
 /** After a failed gathering of host facts, the next try. */
 export const factsRetryMs = 5000;
 /** On stop, how long operations under way (a start, an ACPI shutdown) may take to settle. */
@@ -24,7 +27,7 @@ export const agentStopWaitMs = 20_000;
 export const qemuImgTimeoutMs = 30_000;
 const mib = 1024 * 1024;
 
-export type AgentAction = "none" | "start" | "start-paused" | "pause" | "resume" | "shutdown" | "force-stop";
+export type AgentAction = "none" | "start" | "start-paused" | "pause" | "resume" | "shutdown" | "force-stop" | "reset";
 
 export interface Observed {
   /** A QEMU process of the VM is running (held by this agent). */
@@ -57,6 +60,8 @@ export function reportedState(rt: QemuRuntime | undefined, startError: string | 
   if (rt.exit) return rt.state === "crashed" ? "crashed" : "stopped";
   return rt.state;
 }
+
+const vmFingerprintSql = "SELECT count(*) AS n, coalesce(sum(desired_index), 0) AS d, coalesce(sum(spec_index), 0) AS s, coalesce(sum(action_index), 0) AS a FROM vms WHERE node_id = ?";
 
 export interface VmPaths {
   runDir: string;
@@ -110,6 +115,17 @@ interface Held {
   startError: string | null;
   busy: boolean;
   actedIndex?: number;
+  /** The VM's specIndex the running QEMU was started from. */
+  specIndex: number;
+  /** The power action request last carried out, what was done and when. */
+  actionIndex: number;
+  lastAction: string | null;
+  lastActionAtMs: number | null;
+}
+
+/** What a reboot or reset request comes to: no guest agent channel yet to ask the guest for a reboot, so both reset. */
+export function powerActionDone(action: PowerAction): string {
+  return action === "reboot" ? "reboot-reset" : "reset";
 }
 
 export class HostAgent {
@@ -117,6 +133,9 @@ export class HostAgent {
   private gathered: AgentFacts | undefined;
   private factsTriedAtMs = -Infinity;
   private timer: NodeJS.Timeout | undefined;
+  private changeTimer: NodeJS.Timeout | undefined;
+  private seenAppliedIndex = -1;
+  private seenFingerprint = "";
   private ticking: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -132,6 +151,18 @@ export class HostAgent {
 
   start(): void {
     this.timer = setInterval(() => this.poke(), this.opts.tickMs ?? agentTickMs);
+    this.changeTimer = setInterval(() => this.checkForChange(), changeCheckMs);
+    this.poke();
+  }
+
+  /** Pokes when a VM of this node was created, deleted, or had its desired state, spec or power action changed. */
+  private checkForChange(): void {
+    const sm = this.opts.replica.stateMachine;
+    if (sm.appliedIndex === this.seenAppliedIndex) return;
+    this.seenAppliedIndex = sm.appliedIndex;
+    const fingerprint = sm.read((db) => JSON.stringify(db.prepare(vmFingerprintSql).get(this.opts.nodeId))).value;
+    if (fingerprint === this.seenFingerprint) return;
+    this.seenFingerprint = fingerprint;
     this.poke();
   }
 
@@ -157,6 +188,7 @@ export class HostAgent {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearInterval(this.changeTimer);
     const settle = Promise.all([this.ticking, ...this.ops]);
     await Promise.race([settle, new Promise((r) => setTimeout(r, agentStopWaitMs).unref())]);
     for (const h of this.held.values()) h.rt?.detach();
@@ -165,9 +197,9 @@ export class HostAgent {
 
   private async tick(): Promise<void> {
     if (!this.facts && !(await this.gatherFacts())) return;
-    const { vms, status } = this.opts.replica.stateMachine.read((db) => ({ vms: listVms(db, this.opts.nodeId), status: listVmStatus(db) })).value;
+    const { vms, status, kept } = this.opts.replica.stateMachine.read((db) => ({ vms: listVms(db, this.opts.nodeId), status: listVmStatus(db), kept: keptDiskVmIds(db, this.opts.nodeId) })).value;
     const ids = new Set(vms.map((v) => v.id));
-    await this.cleanUpRemoved(ids);
+    await this.cleanUpRemoved(ids, kept);
     for (const vm of vms) {
       const h = await this.heldFor(vm, status.get(vm.id));
       if (!h.busy) this.act(vm, h);
@@ -181,7 +213,7 @@ export class HostAgent {
       if (this.now() - this.factsTriedAtMs < factsRetryMs) return false;
       this.factsTriedAtMs = this.now();
       try {
-        this.gathered = await gatherAgentFacts(this.opts.nodeId, this.opts.qemuBinary);
+        this.gathered = await gatherAgentFacts(this.opts.nodeId, this.opts.qemuBinary, join(this.opts.dataDir, "images"));
       } catch (err) {
         this.opts.logger.warn("host agent: gathering host facts failed; retrying", { error: (err as Error).message, retryMs: factsRetryMs });
         return false;
@@ -201,7 +233,10 @@ export class HostAgent {
   private async heldFor(vm: VmRecord, status: VmStatusRecord | undefined): Promise<Held> {
     let h = this.held.get(vm.id);
     if (h) return h;
-    h = { startedAtMs: null, startError: null, busy: false, actedIndex: status?.actedIndex ?? 0 };
+    h = {
+      startedAtMs: null, startError: null, busy: false, actedIndex: status?.actedIndex ?? 0, specIndex: status?.specIndex ?? 0,
+      actionIndex: status?.actionIndex ?? 0, lastAction: status?.lastAction ?? null, lastActionAtMs: status?.lastActionAtMs ?? null,
+    };
     this.held.set(vm.id, h);
     const { runDir } = vmPaths(this.opts.dataDir, vm.id);
     if (await stat(join(runDir, "runtime.json")).then(() => true, () => false)) {
@@ -224,12 +259,21 @@ export class HostAgent {
 
   private act(vm: VmRecord, h: Held): void {
     const alive = h.rt !== undefined && h.rt.exit === null;
-    const action = decideAction(vm, { alive, state: h.rt?.state ?? null, actedIndex: h.actedIndex ?? 0 });
+    let action: AgentAction = decideAction(vm, { alive, state: h.rt?.state ?? null, actedIndex: h.actedIndex ?? 0 });
+    // A reboot or reset requested before the VM last started (or while it was down) is moot.
+    if (action === "start" || action === "start-paused" || (!alive && vm.actionIndex > h.actionIndex)) h.actionIndex = vm.actionIndex;
+    if (action === "none" && alive && vm.action !== null && vm.actionIndex > h.actionIndex) action = "reset";
     if (action === "none") return;
     h.busy = true;
     if (action === "start" || action === "start-paused") {
       h.actedIndex = vm.desiredIndex;
+      h.specIndex = vm.specIndex;
       h.startError = null;
+    }
+    if (action === "reset") {
+      h.actionIndex = vm.actionIndex;
+      h.lastAction = powerActionDone(vm.action!);
+      h.lastActionAtMs = this.now();
     }
     const op = this.run(vm, h, action)
       .catch((err: unknown) => {
@@ -265,6 +309,8 @@ export class HostAgent {
       case "force-stop":
         await rt?.forceStop();
         return;
+      case "reset":
+        return rt?.reset();
       case "none":
         return;
     }
@@ -282,16 +328,19 @@ export class HostAgent {
     const rt = h.rt;
     const alive = rt !== undefined && rt.exit === null;
     const state = reportedState(rt, h.startError, h.busy && !alive);
-    const payload = { vmId: vm.id, nodeId: this.opts.nodeId, state, pid: alive ? rt.pid : null, startedAtMs: alive ? h.startedAtMs : null, error: state === "failed" ? h.startError : null, actedIndex: h.actedIndex ?? 0 };
-    const key = JSON.stringify([payload.state, payload.pid, payload.error, payload.actedIndex]);
+    const payload = {
+      vmId: vm.id, nodeId: this.opts.nodeId, state, pid: alive ? rt.pid : null, startedAtMs: alive ? h.startedAtMs : null, error: state === "failed" ? h.startError : null,
+      actedIndex: h.actedIndex ?? 0, specIndex: h.specIndex, actionIndex: h.actionIndex, lastAction: h.lastAction, lastActionAtMs: h.lastActionAtMs,
+    };
+    const key = JSON.stringify([payload.state, payload.pid, payload.error, payload.actedIndex, payload.specIndex, payload.actionIndex, payload.lastActionAtMs]);
     if (this.reported.get(vm.id) === key) return;
     const r = await this.opts.replica.execute({ type: "ext", name: "vm.report_status", payload });
     if (r.ok) this.reported.set(vm.id, key);
     else this.opts.logger.warn("host agent: status report refused", { vm: vm.name, error: r.message });
   }
 
-  /** VMs deleted (or moved away): stop what still runs, remove run dir and images. */
-  private async cleanUpRemoved(ids: ReadonlySet<string>): Promise<void> {
+  /** VMs deleted (or moved away): stop what still runs, remove run dir and images (unless deleted keeping its disks). */
+  private async cleanUpRemoved(ids: ReadonlySet<string>, kept: ReadonlySet<string>): Promise<void> {
     const runRoot = join(this.opts.dataDir, "run");
     const dirs = await readdir(runRoot).catch(() => [] as string[]);
     for (const id of new Set([...this.held.keys(), ...dirs])) {
@@ -304,7 +353,7 @@ export class HostAgent {
       rt?.detach();
       const paths = vmPaths(this.opts.dataDir, id);
       await rm(paths.runDir, { recursive: true, force: true });
-      await rm(paths.imagesDir, { recursive: true, force: true });
+      if (!kept.has(id)) await rm(paths.imagesDir, { recursive: true, force: true });
       this.held.delete(id);
       this.reported.delete(id);
       this.opts.logger.info("host agent: removed VM files", { vm: id });
@@ -315,16 +364,16 @@ export class HostAgent {
 interface AgentFacts {
   facts: QemuHostFacts;
   kvmReason: string;
-  report: { nodeId: number; memoryMiB: number; cpus: number; machineTypes: string[]; accelerators: string[] };
+  report: { nodeId: number; memoryMiB: number; cpus: number; machineTypes: string[]; accelerators: string[]; imagesRoot: string };
 }
 
 /** QEMU facts with the accelerator from the (cached) KVM probe, and the capacity report of this node. */
-async function gatherAgentFacts(nodeId: number, qemuBinary: string | undefined): Promise<AgentFacts> {
+async function gatherAgentFacts(nodeId: number, qemuBinary: string | undefined, imagesRoot: string): Promise<AgentFacts> {
   const host = await gatherHostFacts();
   const qemu = host.qemu.find((q) => q.name === "qemu-system-x86_64");
   const kvm = await checkKvm(hostKvmProbeDeps({ kernelRelease: host.kernel.release }), { qemuPath: qemu?.path ?? null, qemuVersion: qemu?.version ?? null, kernelRelease: host.kernel.release });
   const facts = await gatherQemuHostFacts({ kvmUsable: kvm.usable, qemuBinary });
-  const report = { nodeId, memoryMiB: Math.floor(host.memory.totalBytes / mib), cpus: host.cpu.count, machineTypes: facts.machineTypes, accelerators: facts.accelerators };
+  const report = { nodeId, memoryMiB: Math.floor(host.memory.totalBytes / mib), cpus: host.cpu.count, machineTypes: facts.machineTypes, accelerators: facts.accelerators, imagesRoot };
   return { facts, kvmReason: kvm.reason, report };
 }
 

@@ -10,6 +10,7 @@ export const vmDisksMax = 8;
 export const vmNicsMax = 8;
 export const vmDiskSizeMiBMax = 16 * 1024 * 1024;
 export const vmAppendCharsMax = 4096;
+export const vmDescriptionCharsMax = 1024;
 
 export const vmNamePattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const macPattern = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -21,6 +22,10 @@ export type DesiredState = "running" | "stopped" | "paused";
 /** How a VM is brought to "stopped": the ACPI power button (then forced after a timeout) or at once. */
 export type StopMode = "acpi" | "force";
 export type VmAccelerator = "auto" | "kvm" | "tcg";
+/** One-shot power actions on a running VM (not a desired state: each request acts once). */
+export type PowerAction = "reboot" | "reset";
+/** Spec fields that a running QEMU cannot take on: they apply at the next start. */
+export type RestartField = "vcpus" | "memory_mib";
 
 export interface VmDiskRecord {
   id: string;
@@ -62,6 +67,14 @@ export interface VmRecord {
   desiredIndex: number;
   createdAtMs: number;
   updatedAtMs: number;
+  description: string;
+  /** Raft index of the last change of the spec; the agent reports the one its QEMU was started from. */
+  specIndex: number;
+  /** Fields changed while the VM ran, applied at its next start; cleared once a start reports the newer spec. */
+  pendingFields: RestartField[];
+  action: PowerAction | null;
+  /** Raft index of the last power action request: the agent carries out each once. */
+  actionIndex: number;
 }
 
 export interface VmStatusRecord {
@@ -74,6 +87,13 @@ export interface VmStatusRecord {
   /** The desiredIndex the agent last acted on (so a guest that powered off is not restarted after a daemon restart). */
   actedIndex: number;
   reportedAtMs: number;
+  /** The specIndex the running (or last) QEMU was started from. */
+  specIndex: number;
+  /** The actionIndex the agent last carried out. */
+  actionIndex: number;
+  /** What it did for it: "reboot-reset" (no guest agent to ask for a reboot) or "reset". */
+  lastAction: string | null;
+  lastActionAtMs: number | null;
 }
 
 /** What a node's host agent reports about its capacity and QEMU, for placement and validation. */
@@ -84,6 +104,8 @@ export interface VmHostRecord {
   machineTypes: string[];
   accelerators: string[];
   reportedAtMs: number;
+  /** Where the node keeps disk images (<imagesRoot>/<vm id>/<disk>.<format>); "" before it said. */
+  imagesRoot: string;
 }
 
 /** A field that is wrong: `field` is its path in the VM spec, e.g. "nics[0].mac". */
@@ -121,6 +143,10 @@ function absPath(field: string, v: unknown): string {
   const s = str(field, v, 1024);
   if (!s.startsWith("/")) fail(field, `must be an absolute path (got ${JSON.stringify(s)})`);
   return s;
+}
+
+export function checkDescription(v: unknown): string {
+  return str("description", v ?? "", vmDescriptionCharsMax);
 }
 
 export function checkVmName(v: unknown): string {

@@ -1,14 +1,15 @@
 // The VM state module on its own: payload checks naming the field, the apply's re-checks
 // (unique name, memory within the largest node, machine type known on the node), MACs
 // allocated from the Raft index and unique, status reports only for the owning node, and
-// placement on the least-loaded node that fits.
+// placement on the least-loaded node that fits; updates pending while QEMU runs and cleared by
+// the report of a start from the new spec, power action requests, and disks kept on delete.
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import type { CommandResult } from "../state/apply.ts";
 import { migrate } from "../state/migrations.ts";
 import type { ApplyContext } from "../state/modules.ts";
 import { macFromNumber, placeVm } from "./vm-model.ts";
-import { assignedMemoryMiB, listVms, listVmStatus, vmModule } from "./vm-module.ts";
+import { assignedMemoryMiB, keptDiskVmIds, listVms, listVmStatus, vmModule } from "./vm-module.ts";
 
 function open() {
   const db = new Database(":memory:");
@@ -67,8 +68,40 @@ describe("vm module", () => {
     expect(run("vm.report_status", status)).toMatchObject({ ok: false });
   });
 
+  it("applies updates at once to a stopped VM and as pending fields to a running one, until a start from the new spec reports", () => {
+    const { db, run } = open();
+    run("vm.report_host", host(1, 2048));
+    run("vm.create", { id: uuid(1), name: "web1", nodeId: 1, spec: { ...spec, nics: [] }, description: "a" });
+    expect(run("vm.update", { id: uuid(1), vcpus: 2, description: "b" })).toEqual({ ok: true, changed: ["vcpus"], pendingFields: [] });
+    expect(listVms(db)[0]).toMatchObject({ description: "b", specIndex: 3, pendingFields: [], spec: { vcpus: 2, memoryMiB: 256 } });
+    const status = { vmId: uuid(1), nodeId: 1, state: "running", pid: 42, startedAtMs: 5, error: null, actedIndex: 3, specIndex: 3 };
+    run("vm.report_status", status);
+    expect(run("vm.update", { id: uuid(1), memoryMiB: 512 })).toMatchObject({ ok: true, pendingFields: ["memory_mib"] });
+    expect(run("vm.update", { id: uuid(1), vcpus: 1 })).toMatchObject({ ok: true, pendingFields: ["memory_mib", "vcpus"] });
+    expect(run("vm.update", { id: uuid(1), memoryMiB: 4096 })).toMatchObject({ ok: false, field: "memory_mib" });
+    expect(() => vmModule.commands["vm.update"]!.validate({ id: uuid(1), vcpus: 0 })).toThrow(/vcpus/);
+    // A report of the QEMU started before the update leaves the changes pending; one from the new spec clears them.
+    run("vm.report_status", { ...status, state: "paused" });
+    expect(listVms(db)[0]!.pendingFields).toEqual(["memory_mib", "vcpus"]);
+    run("vm.report_status", { ...status, pid: 43, specIndex: listVms(db)[0]!.specIndex });
+    expect(listVms(db)[0]).toMatchObject({ pendingFields: [], spec: { vcpus: 1, memoryMiB: 512 } });
+  });
+
+  it("records power action requests with their index and the disks kept on delete", () => {
+    const { db, run } = open();
+    run("vm.report_host", host(1, 2048));
+    run("vm.create", { id: uuid(1), name: "web1", nodeId: 1, spec: { ...spec, nics: [] } });
+    expect(run("vm.request_action", { id: uuid(1), action: "reset" })).toEqual({ ok: true, actionIndex: 3 });
+    expect(listVms(db)[0]).toMatchObject({ action: "reset", actionIndex: 3 });
+    expect(() => vmModule.commands["vm.request_action"]!.validate({ id: uuid(1), action: "halt" })).toThrow(/action/);
+    expect(() => vmModule.commands["vm.delete"]!.validate({ id: uuid(1), keptDisks: ["relative.raw"] })).toThrow(/keptDisks/);
+    expect(run("vm.delete", { id: uuid(1), keptDisks: ["/d/images/x/disk0.raw"] })).toEqual({ ok: true, deleted: true });
+    expect([...keptDiskVmIds(db, 1)]).toEqual([uuid(1)]);
+    expect(keptDiskVmIds(db, 2).size).toBe(0);
+  });
+
   it("places a VM on the node with the most memory left that fits", () => {
-    const hosts = [host(1, 4096), host(2, 4096), host(3, 2048)].map((h) => ({ ...h, reportedAtMs: 0 }));
+    const hosts = [host(1, 4096), host(2, 4096), host(3, 2048)].map((h) => ({ ...h, reportedAtMs: 0, imagesRoot: "" }));
     expect(placeVm(hosts, new Map(), 512)).toBe(1);
     expect(placeVm(hosts, new Map([[1, 1024]]), 512)).toBe(2);
     expect(placeVm(hosts, new Map([[1, 3800], [2, 3800]]), 512)).toBe(3);

@@ -1,37 +1,21 @@
-// State module of virtual machines (migration 5): the VM records (spec, assigned node, desired
+// State module of virtual machines (migrations 5 and 6): the VM records (spec, assigned node, desired
 // run state), the status each node's host agent reports, and the capacity and QEMU facts of the
 // nodes (for placement and validation). Placement is chosen by the proposer and re-checked here;
 // MACs are allocated by the deterministic apply from the Raft index, unique cluster-wide.
-import type Database from "better-sqlite3";
 import type { CommandResult } from "../state/apply.ts";
 import { CommandError } from "../state/errors.ts";
 import type { ApplyContext, CommandSpec, StateModule } from "../state/modules.ts";
-import { checkUuid, checkVmName, checkVmSpec, macFromNumber, VmFieldError } from "./vm-model.ts";
-import type { DesiredState, StopMode, VmHostRecord, VmRecord, VmSpecInput, VmSpecRecord, VmStatusRecord } from "./vm-model.ts";
+import { checkDescription, checkUuid, checkVmName, checkVmSpec, macFromNumber } from "./vm-model.ts";
+import type { DesiredState, StopMode, VmHostRecord, VmSpecInput, VmSpecRecord, VmStatusRecord } from "./vm-model.ts";
+import { checked, fields, posInt } from "./vm-payload.ts";
+import { listVmHosts } from "./vm-queries.ts";
+import { requestAction, update } from "./vm-update.ts";
+
+export { assignedMemoryMiB, getVmById, getVmByName, keptDiskVmIds, listVmHosts, listVms, listVmStatus } from "./vm-queries.ts";
 
 /** Tries of the next MAC number when one is taken (only after 2^24 allocations wrap). */
 const macProbesMax = 64;
 const errorCharsMax = 4096;
-
-function fields(cmd: string, p: unknown): Record<string, unknown> {
-  if (p === null || typeof p !== "object" || Array.isArray(p)) throw new CommandError(cmd, "payload", "must be an object");
-  return p as Record<string, unknown>;
-}
-
-/** Runs a model check, turning its VmFieldError into the CommandError of `cmd`. */
-function checked<T>(cmd: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof VmFieldError) throw new CommandError(cmd, err.field, err.reason);
-    throw err;
-  }
-}
-
-function posInt(cmd: string, field: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw new CommandError(cmd, field, "must be a positive integer");
-  return v;
-}
 
 export interface VmCreatePayload {
   id: string;
@@ -39,6 +23,7 @@ export interface VmCreatePayload {
   nodeId: number;
   spec: VmSpecInput;
   desiredState: DesiredState;
+  description: string;
 }
 
 function allocateMac(ctx: ApplyContext, seed: number): string | null {
@@ -54,7 +39,7 @@ const create: CommandSpec<VmCreatePayload> = {
     const p = fields("vm.create", payload);
     const desired = p.desiredState ?? "stopped";
     if (desired !== "running" && desired !== "stopped") throw new CommandError("vm.create", "desiredState", "must be running or stopped");
-    return checked("vm.create", () => ({ id: checkUuid("id", p.id), name: checkVmName(p.name), nodeId: posInt("vm.create", "nodeId", p.nodeId), spec: checkVmSpec(p.spec), desiredState: desired }));
+    return checked("vm.create", () => ({ id: checkUuid("id", p.id), name: checkVmName(p.name), nodeId: posInt("vm.create", "nodeId", p.nodeId), spec: checkVmSpec(p.spec), desiredState: desired, description: checkDescription(p.description) }));
   },
   apply(ctx, p): CommandResult {
     if (ctx.prepare("SELECT 1 FROM vms WHERE name = ?").get(p.name)) return { ok: false, code: "already_exists", field: "name", message: `a VM named "${p.name}" already exists` };
@@ -72,8 +57,8 @@ const create: CommandSpec<VmCreatePayload> = {
       nics.push({ id: n.id, mac });
     }
     const spec: VmSpecRecord = { ...p.spec, nics };
-    ctx.prepare(`INSERT INTO vms (id, name, spec, node_id, desired_state, stop_mode, desired_index, created_at_ms, updated_at_ms)
-      VALUES (?, ?, ?, ?, ?, 'acpi', ?, ?, ?)`).run(p.id, p.name, JSON.stringify(spec), p.nodeId, p.desiredState, ctx.index, ctx.atMs, ctx.atMs);
+    ctx.prepare(`INSERT INTO vms (id, name, spec, node_id, desired_state, stop_mode, desired_index, created_at_ms, updated_at_ms, description, spec_index)
+      VALUES (?, ?, ?, ?, ?, 'acpi', ?, ?, ?, ?, ?)`).run(p.id, p.name, JSON.stringify(spec), p.nodeId, p.desiredState, ctx.index, ctx.atMs, ctx.atMs, p.description, ctx.index);
     return { ok: true, id: p.id, nodeId: p.nodeId, macs: nics.map((n) => n.mac) };
   },
 };
@@ -92,9 +77,23 @@ const setDesired: CommandSpec<{ id: string; desiredState: DesiredState; stopMode
   },
 };
 
-const remove: CommandSpec<{ id: string }> = {
-  validate: (payload) => ({ id: checked("vm.delete", () => checkUuid("id", fields("vm.delete", payload).id)) }),
+const keptPathsMax = 64;
+
+/** keptDisks: the image paths on the VM's node that its agent must leave in place. */
+const remove: CommandSpec<{ id: string; keptDisks: string[] }> = {
+  validate(payload) {
+    const p = fields("vm.delete", payload);
+    const kept = p.keptDisks ?? [];
+    if (!Array.isArray(kept) || kept.length > keptPathsMax || !kept.every((x) => typeof x === "string" && x.startsWith("/") && x.length <= 1024)) {
+      throw new CommandError("vm.delete", "keptDisks", `must be a list of at most ${keptPathsMax} absolute paths`);
+    }
+    return { id: checked("vm.delete", () => checkUuid("id", p.id)), keptDisks: kept as string[] };
+  },
   apply(ctx, p) {
+    const nodeId = ctx.prepare("SELECT node_id FROM vms WHERE id = ?").pluck().get(p.id) as number | undefined;
+    if (nodeId !== undefined && p.keptDisks.length > 0) {
+      ctx.prepare("INSERT OR REPLACE INTO vm_kept_disks (vm_id, node_id, disks, deleted_at_ms) VALUES (?, ?, ?, ?)").run(p.id, nodeId, JSON.stringify(p.keptDisks), ctx.atMs);
+    }
     ctx.prepare("DELETE FROM vm_macs WHERE vm_id = ?").run(p.id);
     ctx.prepare("DELETE FROM vm_status WHERE vm_id = ?").run(p.id);
     return { ok: true, deleted: ctx.prepare("DELETE FROM vms WHERE id = ?").run(p.id).changes > 0 };
@@ -103,15 +102,23 @@ const remove: CommandSpec<{ id: string }> = {
 
 type StatusPayload = Omit<VmStatusRecord, "reportedAtMs">;
 
+function nonNegInt(cmd: string, field: string, v: unknown): number {
+  const n = v ?? 0;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw new CommandError(cmd, field, "must be a non-negative integer");
+  return n;
+}
+
 const reportStatus: CommandSpec<StatusPayload> = {
   validate(payload) {
     const p = fields("vm.report_status", payload);
     const optInt = (f: string, v: unknown) => (v === null || v === undefined ? null : posInt("vm.report_status", f, v));
     if (typeof p.state !== "string" || !/^[a-z-]{1,32}$/.test(p.state)) throw new CommandError("vm.report_status", "state", "must be a run state name");
     if (p.error !== null && p.error !== undefined && typeof p.error !== "string") throw new CommandError("vm.report_status", "error", "must be a string or null");
-    const acted = p.actedIndex ?? 0;
-    if (typeof acted !== "number" || !Number.isSafeInteger(acted) || acted < 0) throw new CommandError("vm.report_status", "actedIndex", "must be a non-negative integer");
+    const acted = nonNegInt("vm.report_status", "actedIndex", p.actedIndex);
+    if (p.lastAction !== null && p.lastAction !== undefined && (typeof p.lastAction !== "string" || !/^[a-z-]{1,32}$/.test(p.lastAction))) throw new CommandError("vm.report_status", "lastAction", "must be an action name or null");
     return {
+      specIndex: nonNegInt("vm.report_status", "specIndex", p.specIndex), actionIndex: nonNegInt("vm.report_status", "actionIndex", p.actionIndex),
+      lastAction: typeof p.lastAction === "string" ? p.lastAction : null, lastActionAtMs: optInt("lastActionAtMs", p.lastActionAtMs),
       vmId: checked("vm.report_status", () => checkUuid("vmId", p.vmId)), nodeId: posInt("vm.report_status", "nodeId", p.nodeId), state: p.state,
       pid: optInt("pid", p.pid), startedAtMs: optInt("startedAtMs", p.startedAtMs), error: typeof p.error === "string" ? p.error.slice(0, errorCharsMax) : null, actedIndex: acted,
     };
@@ -120,10 +127,14 @@ const reportStatus: CommandSpec<StatusPayload> = {
     // A late report of a deleted VM, or from a node it no longer belongs to, must not resurrect a row.
     const owner = ctx.prepare("SELECT node_id FROM vms WHERE id = ?").pluck().get(p.vmId) as number | undefined;
     if (owner !== p.nodeId) return { ok: false, code: "not_found", field: "vmId", message: `VM ${p.vmId} is not assigned to node ${p.nodeId}` };
-    ctx.prepare(`INSERT INTO vm_status (vm_id, node_id, state, pid, started_at_ms, error, acted_index, reported_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ctx.prepare(`INSERT INTO vm_status (vm_id, node_id, state, pid, started_at_ms, error, acted_index, reported_at_ms, spec_index, action_index, last_action, last_action_at_ms)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (vm_id) DO UPDATE SET node_id = excluded.node_id, state = excluded.state, pid = excluded.pid, started_at_ms = excluded.started_at_ms,
-      error = excluded.error, acted_index = excluded.acted_index, reported_at_ms = excluded.reported_at_ms`)
-      .run(p.vmId, p.nodeId, p.state, p.pid, p.startedAtMs, p.error, p.actedIndex, ctx.atMs);
+      error = excluded.error, acted_index = excluded.acted_index, reported_at_ms = excluded.reported_at_ms, spec_index = excluded.spec_index,
+      action_index = excluded.action_index, last_action = excluded.last_action, last_action_at_ms = excluded.last_action_at_ms`)
+      .run(p.vmId, p.nodeId, p.state, p.pid, p.startedAtMs, p.error, p.actedIndex, ctx.atMs, p.specIndex, p.actionIndex, p.lastAction, p.lastActionAtMs);
+    // A QEMU started from the newest spec has taken on every pending change.
+    if (p.pid !== null) ctx.prepare("UPDATE vms SET pending_fields = '[]' WHERE id = ? AND spec_index <= ?").run(p.vmId, p.specIndex);
     return { ok: true };
   },
 };
@@ -135,13 +146,15 @@ const reportHost: CommandSpec<Omit<VmHostRecord, "reportedAtMs">> = {
       if (!Array.isArray(v) || v.length > 1024 || !v.every((x) => typeof x === "string" && x.length <= 128)) throw new CommandError("vm.report_host", f, "must be a list of names");
       return v as string[];
     };
-    return { nodeId: posInt("vm.report_host", "nodeId", p.nodeId), memoryMiB: posInt("vm.report_host", "memoryMiB", p.memoryMiB), cpus: posInt("vm.report_host", "cpus", p.cpus), machineTypes: names("machineTypes", p.machineTypes), accelerators: names("accelerators", p.accelerators) };
+    const imagesRoot = p.imagesRoot ?? "";
+    if (typeof imagesRoot !== "string" || (imagesRoot !== "" && !imagesRoot.startsWith("/")) || imagesRoot.length > 1024) throw new CommandError("vm.report_host", "imagesRoot", "must be an absolute path");
+    return { imagesRoot, nodeId: posInt("vm.report_host", "nodeId", p.nodeId), memoryMiB: posInt("vm.report_host", "memoryMiB", p.memoryMiB), cpus: posInt("vm.report_host", "cpus", p.cpus), machineTypes: names("machineTypes", p.machineTypes), accelerators: names("accelerators", p.accelerators) };
   },
   apply(ctx, p) {
-    ctx.prepare(`INSERT INTO vm_hosts (node_id, memory_mib, cpus, machine_types, accelerators, reported_at_ms) VALUES (?, ?, ?, ?, ?, ?)
+    ctx.prepare(`INSERT INTO vm_hosts (node_id, memory_mib, cpus, machine_types, accelerators, reported_at_ms, images_root) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (node_id) DO UPDATE SET memory_mib = excluded.memory_mib, cpus = excluded.cpus, machine_types = excluded.machine_types,
-      accelerators = excluded.accelerators, reported_at_ms = excluded.reported_at_ms`)
-      .run(p.nodeId, p.memoryMiB, p.cpus, JSON.stringify(p.machineTypes), JSON.stringify(p.accelerators), ctx.atMs);
+      accelerators = excluded.accelerators, reported_at_ms = excluded.reported_at_ms, images_root = excluded.images_root`)
+      .run(p.nodeId, p.memoryMiB, p.cpus, JSON.stringify(p.machineTypes), JSON.stringify(p.accelerators), ctx.atMs, p.imagesRoot);
     return { ok: true };
   },
 };
@@ -161,41 +174,24 @@ CREATE TABLE vm_status (vm_id TEXT PRIMARY KEY, node_id INTEGER NOT NULL, state 
 CREATE TABLE vm_hosts (node_id INTEGER PRIMARY KEY, memory_mib INTEGER NOT NULL, cpus INTEGER NOT NULL, machine_types TEXT NOT NULL,
   accelerators TEXT NOT NULL, reported_at_ms INTEGER NOT NULL);`,
     },
+    {
+      version: 6,
+      name: "VM updates, power actions, kept disks",
+      sql: `ALTER TABLE vms ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE vms ADD COLUMN spec_index INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vms ADD COLUMN pending_fields TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE vms ADD COLUMN action TEXT;
+ALTER TABLE vms ADD COLUMN action_index INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vm_status ADD COLUMN spec_index INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vm_status ADD COLUMN action_index INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vm_status ADD COLUMN last_action TEXT;
+ALTER TABLE vm_status ADD COLUMN last_action_at_ms INTEGER;
+ALTER TABLE vm_hosts ADD COLUMN images_root TEXT NOT NULL DEFAULT '';
+CREATE TABLE vm_kept_disks (vm_id TEXT PRIMARY KEY, node_id INTEGER NOT NULL, disks TEXT NOT NULL, deleted_at_ms INTEGER NOT NULL);`,
+    },
   ],
-  commands: { "vm.create": create, "vm.set_desired": setDesired, "vm.delete": remove, "vm.report_status": reportStatus, "vm.report_host": reportHost },
+  commands: {
+    "vm.create": create, "vm.set_desired": setDesired, "vm.delete": remove, "vm.report_status": reportStatus, "vm.report_host": reportHost,
+    "vm.update": update, "vm.request_action": requestAction,
+  },
 };
-
-interface VmRow { id: string; name: string; spec: string; node_id: number; desired_state: DesiredState; stop_mode: StopMode; desired_index: number; created_at_ms: number; updated_at_ms: number }
-
-function vmOfRow(r: VmRow): VmRecord {
-  return { id: r.id, name: r.name, spec: JSON.parse(r.spec) as VmSpecRecord, nodeId: r.node_id, desiredState: r.desired_state, stopMode: r.stop_mode, desiredIndex: r.desired_index, createdAtMs: r.created_at_ms, updatedAtMs: r.updated_at_ms };
-}
-
-/** VMs, all or those assigned to one node, by name. */
-export function listVms(db: Database.Database, nodeId?: number): VmRecord[] {
-  const rows = (nodeId === undefined ? db.prepare("SELECT * FROM vms ORDER BY name").all() : db.prepare("SELECT * FROM vms WHERE node_id = ? ORDER BY name").all(nodeId)) as VmRow[];
-  return rows.map(vmOfRow);
-}
-
-export function getVmByName(db: Database.Database, name: string): VmRecord | null {
-  const r = db.prepare("SELECT * FROM vms WHERE name = ?").get(name) as VmRow | undefined;
-  return r ? vmOfRow(r) : null;
-}
-
-export function listVmStatus(db: Database.Database): Map<string, VmStatusRecord> {
-  const rows = db.prepare(`SELECT vm_id AS vmId, node_id AS nodeId, state, pid, started_at_ms AS startedAtMs, error, acted_index AS actedIndex,
-    reported_at_ms AS reportedAtMs FROM vm_status`).all() as VmStatusRecord[];
-  return new Map(rows.map((r) => [r.vmId, r]));
-}
-
-export function listVmHosts(db: Database.Database): VmHostRecord[] {
-  const rows = db.prepare("SELECT node_id, memory_mib, cpus, machine_types, accelerators, reported_at_ms FROM vm_hosts ORDER BY node_id").all() as Array<Record<string, number | string>>;
-  return rows.map((r) => ({ nodeId: r.node_id as number, memoryMiB: r.memory_mib as number, cpus: r.cpus as number, machineTypes: JSON.parse(r.machine_types as string) as string[], accelerators: JSON.parse(r.accelerators as string) as string[], reportedAtMs: r.reported_at_ms as number }));
-}
-
-/** Memory (MiB) of the VMs assigned to each node. */
-export function assignedMemoryMiB(db: Database.Database): Map<number, number> {
-  return new Map(listVms(db).reduce((m, v) => m.set(v.nodeId, (m.get(v.nodeId) ?? 0) + v.spec.memoryMiB), new Map<number, number>()));
-}
-
-

@@ -3,16 +3,16 @@
 // reports status, which list and get return. Placement (least-loaded node that fits by memory)
 // is chosen here, by the proposer, and re-checked by the apply.
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ApiError, checkResult } from "../api/server/errors.ts";
 import { defineService, type HandlerContext, type RegisteredService } from "../api/server/service.ts";
 import { check, intBetween, invalid, matches, noFields } from "../api/server/validation.ts";
-import { VmDesiredState, VmService, type CreateVmRequest, type VmSchema } from "../api/gen/trivet/v1/vm_pb.ts";
+import { VmDesiredState, VmService, type CreateVmRequest, type DeleteVmRequest, type UpdateVmRequest, type VmSchema } from "../api/gen/trivet/v1/vm_pb.ts";
 import { listNodeEndpoints } from "../cluster/node-module.ts";
-import { macPattern, pinnedMachinePattern, placeVm, vmDiskSizeMiBMax, vmDisksMax, vmMemoryMiBMax, vmMemoryMiBMin, vmNamePattern, vmNicsMax, vmVcpusMax } from "./vm-model.ts";
-import type { DesiredState, StopMode, VmHostRecord, VmRecord, VmStatusRecord } from "./vm-model.ts";
+import { macPattern, pinnedMachinePattern, placeVm, vmDescriptionCharsMax, vmDiskSizeMiBMax, vmDisksMax, vmMemoryMiBMax, vmMemoryMiBMin, vmNamePattern, vmNicsMax, vmVcpusMax } from "./vm-model.ts";
+import type { DesiredState, PowerAction, StopMode, VmHostRecord, VmRecord, VmStatusRecord } from "./vm-model.ts";
 import { assignedMemoryMiB, listVmHosts, listVms, listVmStatus } from "./vm-module.ts";
-
 
 /** The area is "vm", the one rbac.ts lets an Operator change. */
 export const vmPermissions = { read: "vm.read", operate: "vm.operate", manage: "vm.manage" } as const;
@@ -24,9 +24,12 @@ function vmMessage(v: VmRecord, status: VmStatusRecord | undefined, nodeNames: M
   return {
     id: v.id, name: v.name, nodeId: BigInt(v.nodeId), nodeName: nodeNames.get(v.nodeId) ?? "", desiredState: desiredOf[v.desiredState],
     vcpus: v.spec.vcpus, memoryMib: BigInt(v.spec.memoryMiB), machineType: v.spec.machineType, nics: v.spec.nics.map((n) => ({ mac: n.mac })),
-    createdAtMs: BigInt(v.createdAtMs),
+    createdAtMs: BigInt(v.createdAtMs), description: v.description, pendingRestart: v.pendingFields.length > 0, pendingFields: v.pendingFields,
     status: status
-      ? { state: status.state, pid: BigInt(status.pid ?? 0), startedAtMs: BigInt(status.startedAtMs ?? 0), error: status.error ?? "", reportedAtMs: BigInt(status.reportedAtMs) }
+      ? {
+        state: status.state, pid: BigInt(status.pid ?? 0), startedAtMs: BigInt(status.startedAtMs ?? 0), error: status.error ?? "", reportedAtMs: BigInt(status.reportedAtMs),
+        lastAction: status.lastAction ?? "", lastActionAtMs: BigInt(status.lastActionAtMs ?? 0),
+      }
       : { state: "" },
   };
 }
@@ -50,8 +53,13 @@ function oneVm(ctx: HandlerContext, name: string) {
   return vmMessage(vm, s.status.get(vm.id), s.nodeNames);
 }
 
+function checkDescriptionField(v: string): void {
+  if (v.length > vmDescriptionCharsMax || /[\n\0]/.test(v)) throw invalid("description", `must be a single line of at most ${vmDescriptionCharsMax} characters`);
+}
+
 function validateCreate(r: CreateVmRequest): void {
   check("name", r.name, nameRule);
+  checkDescriptionField(r.description);
   const c = r.config;
   if (!c) throw invalid("config", "is required");
   check("config.vcpus", c.vcpus, intBetween(1, vmVcpusMax));
@@ -103,7 +111,7 @@ async function createVm(r: CreateVmRequest, ctx: HandlerContext) {
     disks: c.disks.map((d) => ({ sizeMiB: Number(d.sizeMib), format: d.format || "raw" })), nics: c.nics.map((n) => ({ mac: n.mac })), kernelBoot: kb,
   };
   const id = randomUUID();
-  checkResult(await ctx.replica.execute({ type: "ext", name: "vm.create", payload: { id, name: r.name, nodeId, spec, desiredState: r.start ? "running" : "stopped" } }), `creating VM "${r.name}"`);
+  checkResult(await ctx.replica.execute({ type: "ext", name: "vm.create", payload: { id, name: r.name, nodeId, spec, desiredState: r.start ? "running" : "stopped", description: r.description } }), `creating VM "${r.name}"`);
   ctx.auditDetail.nodeId = nodeId;
   return { vm: oneVm(ctx, r.name) };
 }
@@ -114,6 +122,41 @@ async function setDesired(name: string, ctx: HandlerContext, desiredState: Desir
   checkResult(await ctx.replica.execute({ type: "ext", name: "vm.set_desired", payload: { id: vm.id, desiredState, stopMode } }), `setting VM "${name}" to ${desiredState}`);
   return { vm: oneVm(ctx, name) };
 }
+
+/** Reboot or reset: only a VM whose QEMU runs (running or paused) can be. */
+async function powerAction(name: string, ctx: HandlerContext, action: PowerAction) {
+  const { s, vm } = findVm(ctx, name);
+  const state = s.status.get(vm.id)?.state ?? "";
+  if (state !== "running" && state !== "paused") throw new ApiError("failed_precondition", `cannot ${action} VM "${name}": it is ${state || "not reported yet"}, not running`, { field: "name" });
+  checkResult(await ctx.replica.execute({ type: "ext", name: "vm.request_action", payload: { id: vm.id, action } }), `requesting a ${action} of VM "${name}"`);
+  return { vm: oneVm(ctx, name) };
+}
+
+function validateUpdate(r: UpdateVmRequest): void {
+  check("name", r.name, nameRule);
+  if (r.vcpus !== undefined) check("vcpus", r.vcpus, intBetween(1, vmVcpusMax));
+  if (r.memoryMib !== undefined) check("memory_mib", Number(r.memoryMib), intBetween(vmMemoryMiBMin, vmMemoryMiBMax));
+  if (r.description !== undefined) checkDescriptionField(r.description);
+}
+
+async function updateVm(r: UpdateVmRequest, ctx: HandlerContext) {
+  const { vm } = findVm(ctx, r.name);
+  const payload = { id: vm.id, vcpus: r.vcpus ?? null, memoryMiB: r.memoryMib === undefined ? null : Number(r.memoryMib), description: r.description ?? null };
+  checkResult(await ctx.replica.execute({ type: "ext", name: "vm.update", payload }), `updating VM "${r.name}"`);
+  return { vm: oneVm(ctx, r.name) };
+}
+
+/** With keep_disks, the images stay on the node (its agent only removes the run directory). */
+async function deleteVm(r: DeleteVmRequest, ctx: HandlerContext) {
+  const { s, vm } = findVm(ctx, r.name);
+  const host = s.hosts.find((h) => h.nodeId === vm.nodeId);
+  if (r.keepDisks && vm.spec.disks.length > 0 && !host?.imagesRoot) throw new ApiError("failed_precondition", `keeping the disks of VM "${r.name}": node ${vm.nodeId} has not reported where it keeps images`, { field: "keep_disks" });
+  const kept = r.keepDisks ? vm.spec.disks.map((d) => join(host!.imagesRoot, vm.id, `${d.id}.${d.format}`)) : [];
+  checkResult(await ctx.replica.execute({ type: "ext", name: "vm.delete", payload: { id: vm.id, keptDisks: kept } }), `deleting VM "${r.name}"`);
+  const nodeName = s.nodeNames.get(vm.nodeId) ?? String(vm.nodeId);
+  return { keptDisks: kept.map((path) => ({ nodeName, path })) };
+}
+
 
 const byName = (r: { name: string }) => check("name", r.name, nameRule);
 const object = (r: { name: string }) => `vm/${r.name}`;
@@ -128,8 +171,12 @@ export function vmService(): RegisteredService {
       getVm: { permission: vmPermissions.read, mutation: false, object },
       startVm: operate, stopVm: operate, shutdownVm: operate, pauseVm: operate, resumeVm: operate,
       deleteVm: { permission: vmPermissions.manage, mutation: true, object },
+      rebootVm: operate, resetVm: operate,
+      updateVm: { permission: vmPermissions.manage, mutation: true, object },
     },
-    validate: { createVm: validateCreate, listVms: noFields, getVm: byName, startVm: byName, stopVm: byName, shutdownVm: byName, pauseVm: byName, resumeVm: byName, deleteVm: byName },
+    validate: { createVm: validateCreate, listVms: noFields, getVm: byName, startVm: byName, stopVm: byName, shutdownVm: byName, pauseVm: byName, resumeVm: byName, deleteVm: byName,
+      rebootVm: byName, resetVm: byName, updateVm: validateUpdate,
+    },
     handlers: {
       createVm,
       listVms: async (_r, ctx) => {
@@ -142,11 +189,10 @@ export function vmService(): RegisteredService {
       shutdownVm: (r, ctx) => setDesired(r.name, ctx, "stopped", "acpi"),
       pauseVm: (r, ctx) => setDesired(r.name, ctx, "paused", "acpi", ["running", "paused"]),
       resumeVm: (r, ctx) => setDesired(r.name, ctx, "running", "acpi", ["running", "paused"]),
-      deleteVm: async (r, ctx) => {
-        const { vm } = findVm(ctx, r.name);
-        checkResult(await ctx.replica.execute({ type: "ext", name: "vm.delete", payload: { id: vm.id } }), `deleting VM "${r.name}"`);
-        return {};
-      },
+      deleteVm,
+      rebootVm: (r, ctx) => powerAction(r.name, ctx, "reboot"),
+      resetVm: (r, ctx) => powerAction(r.name, ctx, "reset"),
+      updateVm,
     },
   });
 }

@@ -96,11 +96,16 @@ describe("VMs on a three-daemon cluster", () => {
   const nodeOf = (v: Vm): DaemonNode => nodes.find((n) => n.name === v.nodeName)!;
   const serialPath = (v: Vm) => path.join(nodeOf(v).dataDir, "run", v.id, "serial.sock");
 
-  async function readMarker(v: Vm): Promise<void> {
+  /** A serial reader attached as soon as QEMU's socket exists (output before that is dropped). */
+  async function attachSerial(v: Vm): Promise<SerialReader> {
     await DaemonCluster.retry(async () => fs.statSync(serialPath(v)), socketWaitMs, 25);
     const reader = await SerialReader.connect(serialPath(v));
     readers.push(reader);
-    await reader.waitForLine(new RegExp(guestReadyMarker), bootTimeoutMs);
+    return reader;
+  }
+
+  async function readMarker(v: Vm): Promise<void> {
+    await (await attachSerial(v)).waitForLine(new RegExp(guestReadyMarker), bootTimeoutMs);
   }
 
   it("creates, starts, pauses, shuts down, survives a daemon restart, stops and deletes a VM", async () => {
@@ -177,6 +182,107 @@ describe("VMs on a three-daemon cluster", () => {
     expect(qemuPidsFor(vm.id)).toEqual([]);
   });
 
+  it("reads back in the next boot what a boot wrote to its data disk", async () => {
+    const created = await api.call(VmService, "createVm", {
+      name: "disk1",
+      config: { vcpus: 1, memoryMib: 256n, disks: [{ sizeMib: 8n, format: "raw" }], kernelBoot: { kernelPath: image.kernel, initrdPath: image.initrd, append: "console=ttyS0 quiet panic=-1" } },
+    });
+    const vm = created.vm!;
+    const imagePath = path.join(nodeOf(vm).dataDir, "images", vm.id, "disk0.raw");
+    await waitStatus("disk1", (v) => v.status?.state === "stopped", "stopped before start");
+    // The guest counts its boots in a sector of /dev/vda, the first virtio disk: the data disk.
+    for (const count of [0, 1]) {
+      await api.call(VmService, "startVm", { name: "disk1" });
+      const serial = await attachSerial(vm);
+      const at = await serial.waitForLine(/^disk=vda /, bootTimeoutMs);
+      expect(serial.lines[at]!.text).toMatch(new RegExp(`^disk=vda disk_bytes=${8 * 1024 * 1024} boot_count=${count} write=ok$`));
+      await serial.waitForLine(new RegExp(guestReadyMarker), bootTimeoutMs, at);
+      const running = await waitStatus("disk1", (v) => v.status?.state === "running" && v.status.pid > 0n, "running");
+      seenPids.add(Number(running.status!.pid));
+      await api.call(VmService, "shutdownVm", { name: "disk1" });
+      await serial.waitForLine(/TRIVET-GUEST-POWEROFF reason=acpi-power-button/, acpiTimeoutMs, at);
+      await waitStatus("disk1", (v) => v.status?.state === "stopped" && v.status.pid === 0n, "stopped after ACPI shutdown", acpiTimeoutMs);
+      serial.close();
+      expect(fs.readFileSync(imagePath).subarray(8 * 512, 8 * 512 + 32).toString("latin1")).toContain(`TRIVET-BOOTCOUNT=${count + 1}\n`);
+    }
+    const deleted = await api.call(VmService, "deleteVm", { name: "disk1" });
+    expect(deleted.keptDisks).toEqual([]);
+    // By default a VM's disks go with it.
+    await DaemonCluster.retry(async () => {
+      if (fs.existsSync(path.dirname(imagePath))) throw new Error(`${path.dirname(imagePath)} still exists`);
+    }, statusTimeoutMs);
+  });
+
+  it("resets and reboots a running guest in place, and deletes a VM keeping its disks", async () => {
+    const kernelBoot = { kernelPath: image.kernel, initrdPath: image.initrd, append: "console=ttyS0 quiet panic=-1" };
+    const vm = (await api.call(VmService, "createVm", { name: "power1", config: { vcpus: 1, memoryMib: 256n, disks: [{ sizeMib: 8n, format: "raw" }], kernelBoot } })).vm!;
+    await expectApiError(api.call(VmService, "resetVm", { name: "power1" }), "failed_precondition", "name");
+    await api.call(VmService, "startVm", { name: "power1" });
+    const serial = await attachSerial(vm);
+    let at = await serial.waitForLine(/^disk=vda .* boot_count=0 write=ok$/, bootTimeoutMs);
+    at = await serial.waitForLine(new RegExp(guestReadyMarker), bootTimeoutMs, at);
+    const running = await waitStatus("power1", (v) => v.status?.state === "running" && v.status.pid > 0n, "running");
+    const pid = running.status!.pid;
+    seenPids.add(Number(pid));
+    // Each request boots the guest again in the same QEMU; the guest's boot counter shows it happened.
+    let lastAtMs = 0n;
+    for (const [method, done, count] of [["resetVm", "reset", 1], ["rebootVm", "reboot-reset", 2]] as const) {
+      await api.call(VmService, method, { name: "power1" });
+      at = await serial.waitForLine(new RegExp(`^disk=vda .* boot_count=${count} write=ok$`), bootTimeoutMs, at + 1);
+      at = await serial.waitForLine(new RegExp(guestReadyMarker), bootTimeoutMs, at);
+      const v = await waitStatus("power1", (x) => x.status?.lastAction === done && x.status.lastActionAtMs > lastAtMs, `${done} reported`);
+      expect(v.status!.state).toBe("running");
+      expect(v.status!.pid).toBe(pid);
+      lastAtMs = v.status!.lastActionAtMs;
+    }
+    // Deleted while running, keeping its disks: QEMU and the run directory go, the image stays with what the guest wrote.
+    const deleted = await api.call(VmService, "deleteVm", { name: "power1", keepDisks: true });
+    const node = nodeOf(vm);
+    const imagePath = path.join(node.dataDir, "images", vm.id, "disk0.raw");
+    expect(deleted.keptDisks.map((d) => ({ nodeName: d.nodeName, path: d.path }))).toEqual([{ nodeName: node.name, path: imagePath }]);
+    await DaemonCluster.retry(async () => {
+      if (fs.existsSync(path.join(node.dataDir, "run", vm.id)) || qemuPidsFor(vm.id).length > 0) throw new Error("run dir or QEMU of power1 still there");
+    }, statusTimeoutMs);
+    expect(fs.readFileSync(imagePath).subarray(8 * 512, 8 * 512 + 32).toString("latin1")).toContain("TRIVET-BOOTCOUNT=3\n");
+  });
+
+  /** vCPUs and memory of the QEMU the agent last started for `v`, from the argv it recorded. */
+  function startedWith(v: Vm): { smp: string; memory: string } {
+    const argv = (JSON.parse(fs.readFileSync(path.join(nodeOf(v).dataDir, "run", v.id, "runtime.json"), "utf8")) as { argv: string[] }).argv;
+    return { smp: argv[argv.indexOf("-smp") + 1]!, memory: argv[argv.indexOf("-m") + 1]! };
+  }
+
+  it("updates a VM: the description at once, vCPUs and memory pending until the next start", async () => {
+    const kernelBoot = { kernelPath: image.kernel, initrdPath: image.initrd, append: "console=ttyS0 quiet panic=-1" };
+    await api.call(VmService, "createVm", { name: "upd1", description: "first", config: { vcpus: 1, memoryMib: 256n, kernelBoot } });
+    // Stopped: nothing is pending, the next start takes the change.
+    const stopped = (await api.call(VmService, "updateVm", { name: "upd1", vcpus: 2, description: "second" })).vm!;
+    expect({ vcpus: stopped.vcpus, description: stopped.description, pending: stopped.pendingRestart, fields: stopped.pendingFields }).toEqual({ vcpus: 2, description: "second", pending: false, fields: [] });
+    await api.call(VmService, "startVm", { name: "upd1" });
+    const first = await waitStatus("upd1", (v) => v.status?.state === "running" && v.status.pid > 0n, "running");
+    seenPids.add(Number(first.status!.pid));
+    expect(startedWith(first)).toEqual({ smp: "cpus=2,sockets=1,cores=2,threads=1", memory: "256M" });
+
+    // Running: the description applies, vCPUs and memory wait for a restart and say so.
+    const described = (await api.call(VmService, "updateVm", { name: "upd1", description: "third" })).vm!;
+    expect({ description: described.description, pending: described.pendingRestart }).toEqual({ description: "third", pending: false });
+    const updated = (await api.call(VmService, "updateVm", { name: "upd1", vcpus: 1, memoryMib: 320n })).vm!;
+    expect({ vcpus: updated.vcpus, memory: updated.memoryMib, pending: updated.pendingRestart, fields: updated.pendingFields }).toEqual({ vcpus: 1, memory: 320n, pending: true, fields: ["memory_mib", "vcpus"] });
+    await expectApiError(api.call(VmService, "updateVm", { name: "upd1", memoryMib: 4_000_000n }), "invalid_argument", "memory_mib");
+    expect((await getVm("upd1")).pendingFields).toEqual(["memory_mib", "vcpus"]);
+    expect(startedWith(first)).toEqual({ smp: "cpus=2,sockets=1,cores=2,threads=1", memory: "256M" });
+
+    await api.call(VmService, "stopVm", { name: "upd1" });
+    await waitStatus("upd1", (v) => v.status?.state === "stopped" && v.status.pid === 0n, "stopped");
+    expect((await getVm("upd1")).pendingRestart).toBe(true);
+    await api.call(VmService, "startVm", { name: "upd1" });
+    const second = await waitStatus("upd1", (v) => v.status?.state === "running" && v.status.pid > 0n && !v.pendingRestart, "running with the pending changes applied");
+    seenPids.add(Number(second.status!.pid));
+    expect(second.pendingFields).toEqual([]);
+    expect(startedWith(second)).toEqual({ smp: "cpus=1,sockets=1,cores=1,threads=1", memory: "320M" });
+    await api.call(VmService, "deleteVm", { name: "upd1" });
+  });
+
   it("refuses bad input naming the field and creates nothing", async () => {
     const config = { vcpus: 1, memoryMib: 64n };
     await DaemonCluster.retry(() => api.call(VmService, "createVm", { name: "dup", config }), statusTimeoutMs);
@@ -205,8 +311,14 @@ describe("VMs on a three-daemon cluster", () => {
     const bad = cli(["vm", "create", "cli2", "--vcpus", "99", "--memory", "32", ...conn]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/config\.vcpus/);
-    const deleted = cli(["vm", "delete", "cli1", ...conn]);
+    const updated = cli(["vm", "update", "cli1", "--memory", "48", "--description", "from the CLI", ...conn]);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(updated.stdout).toBe("vm cli1 updated\n");
+    const shown = cli(["vm", "show", "cli1", "--output", "json", ...conn]);
+    expect(JSON.parse(shown.stdout) as { vm: { description: string; memoryMib: number } }).toMatchObject({ vm: { description: "from the CLI", memoryMib: 48 } });
+    const deleted = cli(["vm", "delete", "cli1", "--keep-disks", ...conn]);
     expect(deleted.code, deleted.stderr).toBe(0);
+    expect(deleted.stdout).toMatch(/^vm cli1 deleted\nkept disk \/.*\/images\/[0-9a-f-]+\/disk0\.raw on n[123]\n$/);
   });
 
   it("reports a failed start with QEMU's own error message", async () => {

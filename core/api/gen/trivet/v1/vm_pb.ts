@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trivet/v1/vm.proto.
  */
 export const file_trivet_v1_vm: GenFile = /*@__PURE__*/
-  fileDesc("ChJ0cml2ZXQvdjEvdm0ucHJvdG8SCXRyaXZldC52MSIqCgZWbURpc2sSEAoIc2l6ZV9taWIYASABKAMSDgoGZm9ybWF0GAIgASgJIhQKBVZtTmljEgsKA21hYxgBIAEoCSJICgxWbUtlcm5lbEJvb3QSEwoLa2VybmVsX3BhdGgYASABKAkSEwoLaW5pdHJkX3BhdGgYAiABKAkSDgoGYXBwZW5kGAMgASgJIu0BCghWbUNvbmZpZxINCgV2Y3B1cxgBIAEoBRISCgptZW1vcnlfbWliGAIgASgDEhQKDG1hY2hpbmVfdHlwZRgDIAEoCRIRCgljcHVfbW9kZWwYBCABKAkSEAoIZmlybXdhcmUYBSABKAkSIAoFZGlza3MYBiADKAsyES50cml2ZXQudjEuVm1EaXNrEh4KBG5pY3MYByADKAsyEC50cml2ZXQudjEuVm1OaWMSLAoLa2VybmVsX2Jvb3QYCCABKAsyFy50cml2ZXQudjEuVm1LZXJuZWxCb290EhMKC2FjY2VsZXJhdG9yGAkgASgJIhgKCVZtTmljSW5mbxILCgNtYWMYASABKAkiaAoMVm1TdGF0dXNJbmZvEg0KBXN0YXRlGAEgASgJEgsKA3BpZBgCIAEoAxIVCg1zdGFydGVkX2F0X21zGAMgASgDEg0KBWVycm9yGAQgASgJEhYKDnJlcG9ydGVkX2F0X21zGAUgASgDIpECCgJWbRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB25vZGVfaWQYAyABKAMSEQoJbm9kZV9uYW1lGAQgASgJEjAKDWRlc2lyZWRfc3RhdGUYBSABKA4yGS50cml2ZXQudjEuVm1EZXNpcmVkU3RhdGUSDQoFdmNwdXMYBiABKAUSEgoKbWVtb3J5X21pYhgHIAEoAxIUCgxtYWNoaW5lX3R5cGUYCCABKAkSIgoEbmljcxgJIAMoCzIULnRyaXZldC52MS5WbU5pY0luZm8SJwoGc3RhdHVzGAogASgLMhcudHJpdmV0LnYxLlZtU3RhdHVzSW5mbxIVCg1jcmVhdGVkX2F0X21zGAsgASgDIlMKD0NyZWF0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJEiMKBmNvbmZpZxgCIAEoCzITLnRyaXZldC52MS5WbUNvbmZpZxINCgVzdGFydBgDIAEoCCItChBDcmVhdGVWbVJlc3BvbnNlEhkKAnZtGAEgASgLMg0udHJpdmV0LnYxLlZtIhAKDkxpc3RWbXNSZXF1ZXN0Ii0KD0xpc3RWbXNSZXNwb25zZRIaCgN2bXMYASADKAsyDS50cml2ZXQudjEuVm0iHAoMR2V0Vm1SZXF1ZXN0EgwKBG5hbWUYASABKAkiKgoNR2V0Vm1SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSIdCg1WbU5hbWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiLQoQVm1BY3Rpb25SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSIfCg9EZWxldGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCSISChBEZWxldGVWbVJlc3BvbnNlKosBCg5WbURlc2lyZWRTdGF0ZRIgChxWTV9ERVNJUkVEX1NUQVRFX1VOU1BFQ0lGSUVEEAASHAoYVk1fREVTSVJFRF9TVEFURV9SVU5OSU5HEAESHAoYVk1fREVTSVJFRF9TVEFURV9TVE9QUEVEEAISGwoXVk1fREVTSVJFRF9TVEFURV9QQVVTRUQQAzLgBAoJVm1TZXJ2aWNlEkMKCENyZWF0ZVZtEhoudHJpdmV0LnYxLkNyZWF0ZVZtUmVxdWVzdBobLnRyaXZldC52MS5DcmVhdGVWbVJlc3BvbnNlEkAKB0xpc3RWbXMSGS50cml2ZXQudjEuTGlzdFZtc1JlcXVlc3QaGi50cml2ZXQudjEuTGlzdFZtc1Jlc3BvbnNlEjoKBUdldFZtEhcudHJpdmV0LnYxLkdldFZtUmVxdWVzdBoYLnRyaXZldC52MS5HZXRWbVJlc3BvbnNlEkAKB1N0YXJ0Vm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEj8KBlN0b3BWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQwoKU2h1dGRvd25WbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQAoHUGF1c2VWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQQoIUmVzdW1lVm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkMKCERlbGV0ZVZtEhoudHJpdmV0LnYxLkRlbGV0ZVZtUmVxdWVzdBobLnRyaXZldC52MS5EZWxldGVWbVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChJ0cml2ZXQvdjEvdm0ucHJvdG8SCXRyaXZldC52MSIqCgZWbURpc2sSEAoIc2l6ZV9taWIYASABKAMSDgoGZm9ybWF0GAIgASgJIhQKBVZtTmljEgsKA21hYxgBIAEoCSJICgxWbUtlcm5lbEJvb3QSEwoLa2VybmVsX3BhdGgYASABKAkSEwoLaW5pdHJkX3BhdGgYAiABKAkSDgoGYXBwZW5kGAMgASgJIu0BCghWbUNvbmZpZxINCgV2Y3B1cxgBIAEoBRISCgptZW1vcnlfbWliGAIgASgDEhQKDG1hY2hpbmVfdHlwZRgDIAEoCRIRCgljcHVfbW9kZWwYBCABKAkSEAoIZmlybXdhcmUYBSABKAkSIAoFZGlza3MYBiADKAsyES50cml2ZXQudjEuVm1EaXNrEh4KBG5pY3MYByADKAsyEC50cml2ZXQudjEuVm1OaWMSLAoLa2VybmVsX2Jvb3QYCCABKAsyFy50cml2ZXQudjEuVm1LZXJuZWxCb290EhMKC2FjY2VsZXJhdG9yGAkgASgJIhgKCVZtTmljSW5mbxILCgNtYWMYASABKAkimAEKDFZtU3RhdHVzSW5mbxINCgVzdGF0ZRgBIAEoCRILCgNwaWQYAiABKAMSFQoNc3RhcnRlZF9hdF9tcxgDIAEoAxINCgVlcnJvchgEIAEoCRIWCg5yZXBvcnRlZF9hdF9tcxgFIAEoAxITCgtsYXN0X2FjdGlvbhgGIAEoCRIZChFsYXN0X2FjdGlvbl9hdF9tcxgHIAEoAyLXAgoCVm0SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdub2RlX2lkGAMgASgDEhEKCW5vZGVfbmFtZRgEIAEoCRIwCg1kZXNpcmVkX3N0YXRlGAUgASgOMhkudHJpdmV0LnYxLlZtRGVzaXJlZFN0YXRlEg0KBXZjcHVzGAYgASgFEhIKCm1lbW9yeV9taWIYByABKAMSFAoMbWFjaGluZV90eXBlGAggASgJEiIKBG5pY3MYCSADKAsyFC50cml2ZXQudjEuVm1OaWNJbmZvEicKBnN0YXR1cxgKIAEoCzIXLnRyaXZldC52MS5WbVN0YXR1c0luZm8SFQoNY3JlYXRlZF9hdF9tcxgLIAEoAxITCgtkZXNjcmlwdGlvbhgMIAEoCRIXCg9wZW5kaW5nX3Jlc3RhcnQYDSABKAgSFgoOcGVuZGluZ19maWVsZHMYDiADKAkiaAoPQ3JlYXRlVm1SZXF1ZXN0EgwKBG5hbWUYASABKAkSIwoGY29uZmlnGAIgASgLMhMudHJpdmV0LnYxLlZtQ29uZmlnEhMKC2Rlc2NyaXB0aW9uGAQgASgJEg0KBXN0YXJ0GAMgASgIIi0KEENyZWF0ZVZtUmVzcG9uc2USGQoCdm0YASABKAsyDS50cml2ZXQudjEuVm0iEAoOTGlzdFZtc1JlcXVlc3QiLQoPTGlzdFZtc1Jlc3BvbnNlEhoKA3ZtcxgBIAMoCzINLnRyaXZldC52MS5WbSIcCgxHZXRWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIqCg1HZXRWbVJlc3BvbnNlEhkKAnZtGAEgASgLMg0udHJpdmV0LnYxLlZtIh0KDVZtTmFtZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSItChBWbUFjdGlvblJlc3BvbnNlEhkKAnZtGAEgASgLMg0udHJpdmV0LnYxLlZtIjMKD0RlbGV0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCmtlZXBfZGlza3MYAiABKAgiKwoIS2VwdERpc2sSEQoJbm9kZV9uYW1lGAEgASgJEgwKBHBhdGgYAiABKAkiOwoQRGVsZXRlVm1SZXNwb25zZRInCgprZXB0X2Rpc2tzGAEgAygLMhMudHJpdmV0LnYxLktlcHREaXNrIo8BCg9VcGRhdGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgV2Y3B1cxgCIAEoBUgAiAEBEhcKCm1lbW9yeV9taWIYAyABKANIAYgBARIYCgtkZXNjcmlwdGlvbhgEIAEoCUgCiAEBQggKBl92Y3B1c0INCgtfbWVtb3J5X21pYkIOCgxfZGVzY3JpcHRpb24iLQoQVXBkYXRlVm1SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSqLAQoOVm1EZXNpcmVkU3RhdGUSIAocVk1fREVTSVJFRF9TVEFURV9VTlNQRUNJRklFRBAAEhwKGFZNX0RFU0lSRURfU1RBVEVfUlVOTklORxABEhwKGFZNX0RFU0lSRURfU1RBVEVfU1RPUFBFRBACEhsKF1ZNX0RFU0lSRURfU1RBVEVfUEFVU0VEEAMyqgYKCVZtU2VydmljZRJDCghDcmVhdGVWbRIaLnRyaXZldC52MS5DcmVhdGVWbVJlcXVlc3QaGy50cml2ZXQudjEuQ3JlYXRlVm1SZXNwb25zZRJACgdMaXN0Vm1zEhkudHJpdmV0LnYxLkxpc3RWbXNSZXF1ZXN0GhoudHJpdmV0LnYxLkxpc3RWbXNSZXNwb25zZRI6CgVHZXRWbRIXLnRyaXZldC52MS5HZXRWbVJlcXVlc3QaGC50cml2ZXQudjEuR2V0Vm1SZXNwb25zZRJACgdTdGFydFZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRI/CgZTdG9wVm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkMKClNodXRkb3duVm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkAKB1BhdXNlVm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkEKCFJlc3VtZVZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRJDCghEZWxldGVWbRIaLnRyaXZldC52MS5EZWxldGVWbVJlcXVlc3QaGy50cml2ZXQudjEuRGVsZXRlVm1SZXNwb25zZRJBCghSZWJvb3RWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQAoHUmVzZXRWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQwoIVXBkYXRlVm0SGi50cml2ZXQudjEuVXBkYXRlVm1SZXF1ZXN0GhsudHJpdmV0LnYxLlVwZGF0ZVZtUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message trivet.v1.VmDisk
@@ -202,6 +202,18 @@ export type VmStatusInfo = Message<"trivet.v1.VmStatusInfo"> & {
    * @generated from field: int64 reported_at_ms = 5;
    */
   reportedAtMs: bigint;
+
+  /**
+   * The last reboot or reset the agent carried out ("reboot-acpi", "reboot-reset", "reset"; "" none) and when.
+   *
+   * @generated from field: string last_action = 6;
+   */
+  lastAction: string;
+
+  /**
+   * @generated from field: int64 last_action_at_ms = 7;
+   */
+  lastActionAtMs: bigint;
 };
 
 /**
@@ -269,6 +281,25 @@ export type Vm = Message<"trivet.v1.Vm"> & {
    * @generated from field: int64 created_at_ms = 11;
    */
   createdAtMs: bigint;
+
+  /**
+   * @generated from field: string description = 12;
+   */
+  description: string;
+
+  /**
+   * Changes made by UpdateVm while the VM ran that take effect at its next start.
+   *
+   * @generated from field: bool pending_restart = 13;
+   */
+  pendingRestart: boolean;
+
+  /**
+   * Names of those changed fields ("vcpus", "memory_mib").
+   *
+   * @generated from field: repeated string pending_fields = 14;
+   */
+  pendingFields: string[];
 };
 
 /**
@@ -291,6 +322,11 @@ export type CreateVmRequest = Message<"trivet.v1.CreateVmRequest"> & {
    * @generated from field: trivet.v1.VmConfig config = 2;
    */
   config?: VmConfig | undefined;
+
+  /**
+   * @generated from field: string description = 4;
+   */
+  description: string;
 
   /**
    * Start it right away.
@@ -430,6 +466,13 @@ export type DeleteVmRequest = Message<"trivet.v1.DeleteVmRequest"> & {
    * @generated from field: string name = 1;
    */
   name: string;
+
+  /**
+   * Keep the VM's disk images on its node (under the node's images directory) instead of deleting them.
+   *
+   * @generated from field: bool keep_disks = 2;
+   */
+  keepDisks: boolean;
 };
 
 /**
@@ -440,9 +483,39 @@ export const DeleteVmRequestSchema: GenMessage<DeleteVmRequest> = /*@__PURE__*/
   messageDesc(file_trivet_v1_vm, 15);
 
 /**
+ * @generated from message trivet.v1.KeptDisk
+ */
+export type KeptDisk = Message<"trivet.v1.KeptDisk"> & {
+  /**
+   * @generated from field: string node_name = 1;
+   */
+  nodeName: string;
+
+  /**
+   * Absolute path on that node.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message trivet.v1.KeptDisk.
+ * Use `create(KeptDiskSchema)` to create a new message.
+ */
+export const KeptDiskSchema: GenMessage<KeptDisk> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_vm, 16);
+
+/**
  * @generated from message trivet.v1.DeleteVmResponse
  */
 export type DeleteVmResponse = Message<"trivet.v1.DeleteVmResponse"> & {
+  /**
+   * The disk images left in place (keep_disks); empty when they are deleted.
+   *
+   * @generated from field: repeated trivet.v1.KeptDisk kept_disks = 1;
+   */
+  keptDisks: KeptDisk[];
 };
 
 /**
@@ -450,7 +523,58 @@ export type DeleteVmResponse = Message<"trivet.v1.DeleteVmResponse"> & {
  * Use `create(DeleteVmResponseSchema)` to create a new message.
  */
 export const DeleteVmResponseSchema: GenMessage<DeleteVmResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 16);
+  messageDesc(file_trivet_v1_vm, 17);
+
+/**
+ * @generated from message trivet.v1.UpdateVmRequest
+ */
+export type UpdateVmRequest = Message<"trivet.v1.UpdateVmRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Only the fields set here change.
+   *
+   * @generated from field: optional int32 vcpus = 2;
+   */
+  vcpus?: number | undefined;
+
+  /**
+   * @generated from field: optional int64 memory_mib = 3;
+   */
+  memoryMib?: bigint | undefined;
+
+  /**
+   * @generated from field: optional string description = 4;
+   */
+  description?: string | undefined;
+};
+
+/**
+ * Describes the message trivet.v1.UpdateVmRequest.
+ * Use `create(UpdateVmRequestSchema)` to create a new message.
+ */
+export const UpdateVmRequestSchema: GenMessage<UpdateVmRequest> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_vm, 18);
+
+/**
+ * @generated from message trivet.v1.UpdateVmResponse
+ */
+export type UpdateVmResponse = Message<"trivet.v1.UpdateVmResponse"> & {
+  /**
+   * @generated from field: trivet.v1.Vm vm = 1;
+   */
+  vm?: Vm | undefined;
+};
+
+/**
+ * Describes the message trivet.v1.UpdateVmResponse.
+ * Use `create(UpdateVmResponseSchema)` to create a new message.
+ */
+export const UpdateVmResponseSchema: GenMessage<UpdateVmResponse> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_vm, 19);
 
 /**
  * @generated from enum trivet.v1.VmDesiredState
@@ -562,6 +686,36 @@ export const VmService: GenService<{
     methodKind: "unary";
     input: typeof DeleteVmRequestSchema;
     output: typeof DeleteVmResponseSchema;
+  },
+  /**
+   * ACPI reboot when the guest can be asked for one; otherwise (no guest agent yet) a hard reset.
+   *
+   * @generated from rpc trivet.v1.VmService.RebootVm
+   */
+  rebootVm: {
+    methodKind: "unary";
+    input: typeof VmNameRequestSchema;
+    output: typeof VmActionResponseSchema;
+  },
+  /**
+   * Hard reset (the reset button).
+   *
+   * @generated from rpc trivet.v1.VmService.ResetVm
+   */
+  resetVm: {
+    methodKind: "unary";
+    input: typeof VmNameRequestSchema;
+    output: typeof VmActionResponseSchema;
+  },
+  /**
+   * vCPUs and memory apply at the next start (reported as pending while it runs); the description at once.
+   *
+   * @generated from rpc trivet.v1.VmService.UpdateVm
+   */
+  updateVm: {
+    methodKind: "unary";
+    input: typeof UpdateVmRequestSchema;
+    output: typeof UpdateVmResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trivet_v1_vm, 0);
