@@ -11,7 +11,7 @@ import { runSeed, type RunResult } from "./run.ts";
 
 /** Events per run in this suite: the whole file stays within a few minutes on 2 shared cores. */
 const testSteps = 15_000;
-const seedsPerSize = 150;
+const seedsPerSize = 300;
 const replayTimeoutMs = 60_000;
 
 function failures(voters: number, firstSeed: number, count: number): string[] {
