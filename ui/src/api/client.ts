@@ -62,6 +62,11 @@ export class ApiClient {
     return this.opts.tokens.get() !== null;
   }
 
+  /** The session's CSRF token: the console WebSockets carry it as a subprotocol. */
+  get csrfToken(): string | null {
+    return this.opts.tokens.get();
+  }
+
   async call<M extends MethodName>(method: M, req: Methods[M]["req"]): Promise<Methods[M]["res"]> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     const csrf = this.opts.tokens.get();

@@ -49,6 +49,42 @@ export interface AuditEntry {
   detailJson: string;
 }
 
+export type VmDesiredState = "VM_DESIRED_STATE_UNSPECIFIED" | "VM_DESIRED_STATE_RUNNING" | "VM_DESIRED_STATE_STOPPED" | "VM_DESIRED_STATE_PAUSED";
+
+export interface VmStatusInfo {
+  /** running, paused, stopped, shutdown, crashed, starting, failed; "" (or absent) before any report. */
+  state?: string;
+  pid?: Int64;
+  startedAtMs?: Int64;
+  error?: string;
+  reportedAtMs?: Int64;
+}
+
+/** A VM as VmService returns it (proto3 JSON omits default values: hence the optional fields). */
+export interface Vm {
+  id: string;
+  name: string;
+  nodeId?: Int64;
+  nodeName?: string;
+  desiredState?: VmDesiredState;
+  vcpus?: number;
+  memoryMib?: Int64;
+  machineType?: string;
+  nics?: { mac?: string }[];
+  status?: VmStatusInfo;
+  createdAtMs?: Int64;
+}
+
+export interface VmConfig {
+  vcpus: number;
+  memoryMib: Int64;
+  disks?: { sizeMib: Int64; format?: string }[];
+  nics?: { mac?: string }[];
+  kernelBoot?: { kernelPath: string; initrdPath?: string; append?: string };
+}
+
+type VmAction = { req: { name: string }; res: { vm?: Vm } };
+
 /** Request and response of every method the UI calls, by "Service/Method". */
 export interface Methods {
   "AuthService/Login": {
@@ -65,6 +101,15 @@ export interface Methods {
   "UserService/CreateUser": { req: { username: string; password: string; role: Role }; res: { user?: User } };
   "UserService/DeleteUser": { req: { username: string }; res: Record<string, never> };
   "AuditService/ListAuditEntries": { req: { pageSize?: number; beforeId?: Int64; principal?: string; actionPrefix?: string }; res: { entries: AuditEntry[]; nextBeforeId: Int64 } };
+  "VmService/ListVms": { req: Record<string, never>; res: { vms?: Vm[] } };
+  "VmService/GetVm": { req: { name: string }; res: { vm?: Vm } };
+  "VmService/CreateVm": { req: { name: string; config: VmConfig; start?: boolean }; res: { vm?: Vm } };
+  "VmService/StartVm": VmAction;
+  "VmService/StopVm": VmAction;
+  "VmService/ShutdownVm": VmAction;
+  "VmService/PauseVm": VmAction;
+  "VmService/ResumeVm": VmAction;
+  "VmService/DeleteVm": { req: { name: string }; res: Record<string, never> };
 }
 
 export type MethodName = keyof Methods;

@@ -14,6 +14,8 @@ import { DashboardPage } from "../pages/DashboardPage.tsx";
 import { NodesPage } from "../pages/NodesPage.tsx";
 import { NotFoundPage, PendingApiPage } from "../pages/PendingApiPage.tsx";
 import { UsersPage } from "../pages/UsersPage.tsx";
+import { VmDetailPage } from "../vm/VmDetailPage.tsx";
+import { VmsPage } from "../vm/VmsPage.tsx";
 import { roleLabel } from "./format.ts";
 import { usePolled } from "./poll.ts";
 import { navigate, usePath } from "./router.ts";
@@ -37,8 +39,8 @@ const always = () => true;
 export const routes: readonly Route[] = [
   { path: "/", title: "Dashboard", visible: always, render: () => <DashboardPage /> },
   { path: "/nodes", title: "Nodes", visible: always, render: () => <NodesPage /> },
-  // VMs arrive with issue 5 (VmService) and storage with issue 6: their pages say so until then.
-  { path: "/vms", title: "Virtual machines", visible: always, render: () => <PendingApiPage title="Virtual machines" api="VmService" issue={5} /> },
+  { path: "/vms", title: "Virtual machines", visible: always, render: () => <VmsPage /> },
+  // Storage arrives with issue 6: its page says so until then.
   { path: "/storage", title: "Storage", visible: always, render: () => <PendingApiPage title="Storage" api="the storage API (volumes, bricks, images)" issue={6} /> },
   { path: "/audit", title: "Audit log", group: "Tasks & events", visible: (s) => s.isAdmin || s.user.role === "ROLE_AUDITOR", render: () => <AuditPage /> },
   { path: "/users", title: "Users", visible: (s) => s.isAdmin || s.user.role === "ROLE_AUDITOR", render: () => <UsersPage /> },
@@ -46,7 +48,7 @@ export const routes: readonly Route[] = [
 
 function NavLink({ route, current }: { route: Route; current: string }) {
   return (
-    <NavItem itemId={route.path} isActive={current === route.path} to={route.path}
+    <NavItem itemId={route.path} isActive={current === route.path || current.startsWith(`${route.path}/`)} to={route.path}
       onClick={(e) => { e.preventDefault(); navigate(route.path); }}>
       {route.title}
     </NavItem>
@@ -131,10 +133,11 @@ export function Shell() {
   const path = usePath();
   const visible = routes.filter((r) => r.visible(session));
   const route = visible.find((r) => r.path === path);
+  const vmName = /^\/vms\/([^/]+)$/.exec(path)?.[1];
   return (
     <Page masthead={<Header />} sidebar={<Sidebar visible={visible} current={path} />} isManagedSidebar
       skipToContent={<SkipToContent href="#main-content">Skip to content</SkipToContent>} mainContainerId="main-content">
-      {route ? route.render() : <NotFoundPage path={path} />}
+      {route ? route.render() : vmName ? <VmDetailPage key={vmName} name={decodeURIComponent(vmName)} /> : <NotFoundPage path={path} />}
     </Page>
   );
 }
