@@ -41,6 +41,10 @@ async function bundle(buildInfo, outfile) {
       TRIVET_BUILD_INFO: JSON.stringify(buildInfo),
       // CommonJS has no import.meta; give modules that use it the URL of the running file.
       "import.meta.url": "__trivetImportMetaUrl",
+      // ws tries the optional native addons bufferutil and utf-8-validate; a SEA can only
+      // require built-ins (and warns on every start), so the bundle never asks for them.
+      "process.env.WS_NO_BUFFER_UTIL": '"1"',
+      "process.env.WS_NO_UTF_8_VALIDATE": '"1"',
     },
     banner: { js: `var __trivetImportMetaUrl = require("node:url").pathToFileURL(__filename).href;` },
     plugins: [nativeAddonPlugin({ nativeModule: path.join(root, "cmd/native.ts") })],

@@ -11,16 +11,15 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role, UserService } from "../../core/api/gen/trivet/v1/users_pb.ts";
+import { login, shot, shotsDir, uiWaitMs } from "./pages.ts";
 import { adminPassword, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const shotsDir = path.join(repoRoot, "test-results/ui");
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const viewport = { width: 1280, height: 800 };
 /** Longest wait for something the UI shows after an action (a page load, a refresh). */
-const uiWaitMs = 15_000;
 /** A killed node's heartbeats stop; it is reported unreachable after the lease (about 6 s) plus a refresh. */
 const nodeDownWaitMs = 45_000;
 const auditorPassword = "auditor-password-1";
@@ -28,17 +27,6 @@ const buildTimeoutMs = 120_000;
 /** Buttons in a page's content other than column sorting and the filter box: actions. */
 const actionButtons = "main button:not(thead button):not(.pf-v6-c-search-input button)";
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
-}
-
-async function login(page: Page, url: string, username: string, password: string): Promise<void> {
-  await page.goto(url);
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Console" }).waitFor({ timeout: uiWaitMs });
-}
 
 function nav(page: Page, name: string) {
   return page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true });

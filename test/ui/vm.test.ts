@@ -12,16 +12,15 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role, UserService } from "../../core/api/gen/trivet/v1/users_pb.ts";
 import { VmService } from "../../core/api/gen/trivet/v1/vm_pb.ts";
+import { login, shot, shotsDir, uiWaitMs } from "./pages.ts";
 import { adminPassword, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
 import { ensureGuest, type GuestImage } from "../guest/guest.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const shotsDir = path.join(repoRoot, "test-results/ui");
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const viewport = { width: 1280, height: 800 };
-const uiWaitMs = 15_000;
 /** Host agents report their facts (needed to place a VM) shortly after the daemons start. */
 const hostsReadyMs = 60_000;
 /** From StartVm to "running" as the agent reports it, on a loaded 2-core machine. */
@@ -32,17 +31,6 @@ const buildTimeoutMs = 120_000;
 const auditorPassword = "auditor-password-1";
 const actionButtons = "main button:not(thead button):not(.pf-v6-c-search-input button):not([role=tab]):not(.pf-v6-c-breadcrumb button):not(.pf-v6-c-pagination button)";
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
-}
-
-async function login(page: Page, url: string, username: string, password: string): Promise<void> {
-  await page.goto(url);
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Console" }).waitFor({ timeout: uiWaitMs });
-}
 
 /** The action buttons on a page, by label (empty for an Auditor). */
 const actionsOn = (page: Page) => page.locator(actionButtons).evaluateAll((bs) => bs.map((b) => b.getAttribute("aria-label") ?? b.textContent));
