@@ -1,5 +1,6 @@
 // What the node publishes on its event bus, read level-triggered from the local replica: new
-// audit log entries (every mutation on any node), node health transitions, and leader changes.
+// audit log entries (every mutation on any node), node health transitions, leader changes and
+// VM state changes.
 // A poll of the replica every interval: no event depends on being delivered exactly once, and
 // a restarted node simply starts from what its replica holds.
 import type { EventBus } from "../api/events/bus.ts";
@@ -7,6 +8,7 @@ import { prepared } from "../state/modules.ts";
 import type { Replica } from "../state/replica.ts";
 import { heartbeatIntervalMsDefault, nodeHealth, type NodeHealth } from "./liveness.ts";
 import { listNodeEndpoints } from "./node-module.ts";
+import { listVms, listVmStatus } from "../vm/vm-queries.ts";
 
 export const eventPollIntervalMs = 250;
 /** Audit rows published per poll at most (a burst is spread over following polls). */
@@ -19,6 +21,7 @@ export class EventSources {
   private lastAuditId = -1;
   private readonly health = new Map<string, NodeHealth>();
   private leader = -1;
+  private readonly vmStates = new Map<string, string>();
 
   constructor(private readonly replica: Replica, private readonly bus: EventBus, private readonly nowMs: () => number = Date.now) {}
 
@@ -35,6 +38,22 @@ export class EventSources {
     this.pollAudit();
     this.pollHealth();
     this.pollLeader();
+    this.pollVmStates();
+  }
+
+  /** A VM's reported state changed (running, paused, stopped, crashed, failed…). */
+  private pollVmStates(): void {
+    const { vms, status } = this.replica.stateMachine.read((db) => ({ vms: listVms(db), status: listVmStatus(db) })).value;
+    const seen = new Set<string>();
+    for (const vm of vms) {
+      seen.add(vm.id);
+      const state = status.get(vm.id)?.state ?? "unknown";
+      const before = this.vmStates.get(vm.id);
+      this.vmStates.set(vm.id, state);
+      if (before === undefined || before === state) continue;
+      this.bus.publish({ kind: "vm.state", object: `vm/${vm.name}`, message: `VM ${vm.name} is ${state} (was ${before})`, fields: { state, previous: before, vmId: vm.id } });
+    }
+    for (const id of this.vmStates.keys()) if (!seen.has(id)) this.vmStates.delete(id);
   }
 
   private pollAudit(): void {

@@ -15,6 +15,7 @@ import { cli, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.t
 import { ensureGuest, guestReadyMarker, type GuestImage } from "../guest/guest.ts";
 import { SerialReader } from "./serial.ts";
 import { connectWs, waitFor } from "../console/ws-client.ts";
+import { EventService } from "../../core/api/gen/trivet/v1/events_pb.ts";
 
 /** TCG boot of the test guest on a loaded 2-core machine. */
 const bootTimeoutMs = 120_000;
@@ -119,12 +120,26 @@ describe("VMs on a three-daemon cluster", () => {
     expect(nodes.map((n) => n.name)).toContain(vm.nodeName);
     await waitStatus("guest1", (v) => v.status?.state === "stopped", "stopped before start");
 
+    // Another node's event stream reports the VM turning running (what the UI listens to).
+    const watcher = c.client(nodes[2]!);
+    const watching = new AbortController();
+    const states: string[] = [];
+    const watched = watcher.stream(EventService, "watch", { kinds: ["vm.state"], objectPrefix: "vm/guest1" }, (e) => {
+      states.push(e.fields.state ?? "");
+      return e.fields.state === "running" ? false : undefined;
+    }, watching.signal);
+    await new Promise((r) => setTimeout(r, 500));
     const t0 = performance.now();
     await api.call(VmService, "startVm", { name: "guest1" });
     await readMarker(vm);
     console.log(`StartVm → ${guestReadyMarker} on the serial console: ${Math.round(performance.now() - t0)} ms (TCG, node ${vm.nodeName})`);
     const running = await waitStatus("guest1", (v) => v.status?.state === "running" && v.status.pid > 0n, "running");
     const pid = Number(running.status!.pid);
+    const watchTimer = setTimeout(() => watching.abort(), statusTimeoutMs);
+    await watched;
+    clearTimeout(watchTimer);
+    watcher.close();
+    expect(states).toContain("running");
     seenPids.add(pid);
     expect(qemuPidsFor(vm.id)).toContain(pid);
 
