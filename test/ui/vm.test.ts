@@ -28,6 +28,10 @@ const runningWaitMs = 60_000;
 /** TCG boot of the test guest to its shell, then the answer on the console. */
 const consoleWaitMs = 120_000;
 const buildTimeoutMs = 120_000;
+/** From the API reporting the VM running to the open list showing it, through the event stream. */
+const eventShownMs = 10_000;
+/** Where the UI opens the event stream (ui/src/api/events.ts). */
+const watchPath = "/api/v1/trivet.v1.EventService/Watch";
 const auditorPassword = "auditor-password-1";
 const actionButtons = "main button:not(thead button):not(.pf-v6-c-search-input button):not([role=tab]):not(.pf-v6-c-breadcrumb button):not(.pf-v6-c-pagination button)";
 
@@ -144,6 +148,34 @@ describe("virtual machines in the web UI", () => {
     await page.getByRole("button", { name: "Force stop selected" }).click();
     await expect.poll(() => row.getByTestId("vm-state").textContent(), { timeout: runningWaitMs }).toBe("stopped");
     await shot(page, "vm-list-stopped");
+  });
+
+  it("shows a VM started through the API running in the open list, from the event stream", async () => {
+    // The page's clock is paused once the list has loaded, so its fallback poll (15 s) cannot
+    // run at all: only an event on the stream can make the list load again.
+    await page.clock.install();
+    const watch = page.waitForResponse((r) => new URL(r.url()).pathname === watchPath, { timeout: uiWaitMs });
+    await page.goto(url(nodes[0]!, "/vms"));
+    const res = await watch;
+    expect(res.status()).toBe(200);
+    expect(res.headers()["content-type"]).toContain("text/event-stream");
+    expect(res.request().method()).toBe("GET");
+    const row = page.getByTestId("vm-row-uivm1");
+    await expect.poll(() => row.getByTestId("vm-state").textContent(), { timeout: uiWaitMs }).toBe("stopped");
+    await page.clock.pauseAt(await page.evaluate(() => Date.now() + 1_000));
+    const lists: number[] = [];
+    page.on("request", (r) => { if (r.url().endsWith("/VmService/ListVms")) lists.push(Date.now()); });
+    const api = c.client(nodes[1]!);
+    try {
+      await api.call(VmService, "startVm", { name: "uivm1" });
+      await expect.poll(async () => (await api.call(VmService, "getVm", { name: "uivm1" })).vm?.status?.state, { timeout: runningWaitMs }).toBe("running");
+    } finally {
+      api.close();
+    }
+    await expect.poll(() => row.getByTestId("vm-state").textContent(), { timeout: eventShownMs }).toBe("running");
+    expect(lists.length).toBeGreaterThan(0);
+    await shot(page, "vm-list-live");
+    await page.clock.resume();
   });
 
   it("shows an Auditor the VM without any action button", async () => {

@@ -9,7 +9,7 @@ import type { ReactNode } from "react";
 import { formatTime } from "../app/format.ts";
 import { HealthLabel } from "../app/health-label.tsx";
 import { hasQuorum, healthCounts } from "../app/health.ts";
-import { statusRefreshMs, usePolled } from "../app/poll.ts";
+import { fallbackRefreshMs, isClusterEvent, usePolled } from "../app/poll.ts";
 import { useSession } from "../app/session.ts";
 
 function Fact({ term, children, id }: { term: string; children: ReactNode; id: string }) {
@@ -23,7 +23,7 @@ function Fact({ term, children, id }: { term: string; children: ReactNode; id: s
 
 export function DashboardPage() {
   const { client } = useSession();
-  const status = usePolled(() => client.call("ClusterService/GetStatus", {}), statusRefreshMs);
+  const status = usePolled(() => client.call("ClusterService/GetStatus", {}), fallbackRefreshMs, "", isClusterEvent);
   const s = status.data;
   const nodes = s?.nodes ?? [];
   const counts = healthCounts(nodes);

@@ -6,7 +6,7 @@ import { useState } from "react";
 import type { ClusterNode } from "../api/types.ts";
 import { formatDurationMs, healthLabel, nodeRoleLabel } from "../app/format.ts";
 import { HealthLabel } from "../app/health-label.tsx";
-import { statusRefreshMs, usePolled } from "../app/poll.ts";
+import { fallbackRefreshMs, isClusterEvent, usePolled } from "../app/poll.ts";
 import { useSession } from "../app/session.ts";
 import { filterRows, sortRows, type SortDirection, type SortValue } from "../table/sort-filter.ts";
 
@@ -23,7 +23,7 @@ const columns: { title: string; value(n: ClusterNode): SortValue }[] = [
 
 export function NodesPage() {
   const { client } = useSession();
-  const status = usePolled(() => client.call("ClusterService/GetStatus", {}), statusRefreshMs);
+  const status = usePolled(() => client.call("ClusterService/GetStatus", {}), fallbackRefreshMs, "", isClusterEvent);
   const [filter, setFilter] = useState("");
   const [sort, setSort] = useState<{ index: number; direction: SortDirection }>({ index: 0, direction: "asc" });
   const all = status.data?.nodes ?? [];

@@ -6,7 +6,7 @@ import {
 } from "@patternfly/react-core";
 import { useState, type ReactNode } from "react";
 import type { Vm } from "../api/types.ts";
-import { statusRefreshMs, usePolled } from "../app/poll.ts";
+import { fallbackRefreshMs, usePolled } from "../app/poll.ts";
 import { navigate } from "../app/router.ts";
 import { useSession } from "../app/session.ts";
 import { SerialConsole } from "./SerialConsole.tsx";
@@ -68,7 +68,7 @@ function VmTabs({ vm, withConsole }: { vm: Vm; withConsole: boolean }) {
 
 export function VmDetailPage({ name }: { name: string }) {
   const { client, canOperate } = useSession();
-  const got = usePolled(() => client.call("VmService/GetVm", { name }), statusRefreshMs, name);
+  const got = usePolled(() => client.call("VmService/GetVm", { name }), fallbackRefreshMs, name, (e) => e.object === `vm/${name}`);
   const vm = got.data?.vm;
   return (
     <>

@@ -8,7 +8,7 @@ import { Table, Tbody, Td, Th, Thead, Tr, type ThProps } from "@patternfly/react
 import { useState } from "react";
 import { ApiCallError } from "../api/client.ts";
 import type { Vm } from "../api/types.ts";
-import { statusRefreshMs, usePolled } from "../app/poll.ts";
+import { fallbackRefreshMs, usePolled } from "../app/poll.ts";
 import { navigate } from "../app/router.ts";
 import { useSession } from "../app/session.ts";
 import { filterRows, pageRows, sortRows, type SortDirection, type SortValue } from "../table/sort-filter.ts";
@@ -40,7 +40,7 @@ function useBulk(names: readonly string[]) {
 
 export function VmsPage() {
   const { client, canOperate } = useSession();
-  const list = usePolled(() => client.call("VmService/ListVms", {}), statusRefreshMs);
+  const list = usePolled(() => client.call("VmService/ListVms", {}), fallbackRefreshMs, "", (e) => e.object.startsWith("vm/"));
   const [filter, setFilter] = useState("");
   const [sort, setSort] = useState<{ index: number; direction: SortDirection }>({ index: 0, direction: "asc" });
   const [page, setPage] = useState(1);
