@@ -11,7 +11,7 @@ import { initCluster, joinCluster } from "../core/cluster/setup.ts";
 import { fetchPinnedCa } from "../core/cluster/tls.ts";
 import { jsonLogger, parseLogLevel } from "../core/log.ts";
 import { UsageError, type Command, type CommandContext, untilStopSignal } from "./commands.ts";
-import { apiCommand, configPath, printResult, readClientConfig, writeClientConfig } from "./client-config.ts";
+import { apiCommand, configPath, printResult, writeClientConfig } from "./client-config.ts";
 import { parseFlags } from "./flags.ts";
 
 export const dataDirDefault = "/var/lib/trivet";
@@ -173,8 +173,3 @@ export const clusterRemoveCommand = apiCommand(["cluster", "remove"], "remove a 
   await client.call(ClusterService, "removeNode", { name: p[0]! });
   ctx.stdout.write(`node ${p[0]} removed\n`);
 });
-
-/** For tests and scripts: the server stored by `trivet login`. */
-export function loggedInServer(config?: string): string | undefined {
-  return readClientConfig(configPath(config)).server;
-}

@@ -117,7 +117,7 @@ async function removeNode(name: string, ctx: HandlerContext): Promise<void> {
   await replica.execute({ type: "ext", name: "node_cert.remove", payload: { nodeId: n.nodeId } });
 }
 
-export function clusterService(node: ClusterNode, _dataDir: string): RegisteredService {
+export function clusterService(node: ClusterNode): RegisteredService {
   return defineService({
     descriptor: ClusterService,
     policy: {

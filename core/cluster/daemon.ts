@@ -67,7 +67,7 @@ export class Daemon {
     const d = new Daemon(config, identity, kek, opts.logger);
     try {
       await d.startReplica(opts);
-      await d.startApi(opts.dataDir);
+      await d.startApi();
       if (opts.roles !== false) d.startRoles(opts.dataDir);
     } catch (err) {
       await d.stop();
@@ -111,8 +111,8 @@ export class Daemon {
     for (const p of this.config.seedPeers ?? []) if (!known.has(p.nodeId)) this.replica.host.setPeerAddress(p.nodeId, p.peerAddress);
   }
 
-  private async startApi(dataDir: string): Promise<void> {
-    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this, dataDir), eventService(this.events), vmService()], ui: uiStatic() });
+  private async startApi(): Promise<void> {
+    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this), eventService(this.events), vmService()], ui: uiStatic() });
     const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
     api.addToGrpcServer(server);
     const consoles = consoleTransports({ replica: this.replica, logger: this.log, nodeName: this.config.name, resolveVm: (vm, kind) => this.consoleResolver?.(vm, kind) });

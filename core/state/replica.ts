@@ -40,15 +40,11 @@ export interface ReplicaOptions {
 export type ReadMode = "local" | "linearizable";
 
 class StateMachineAdapter implements HostStateMachine {
-  /** Cached: the driver asks several times per Ready, and only apply and restore move it. */
-  private applied: number;
+  constructor(readonly sm: StateMachine) {}
 
-  constructor(readonly sm: StateMachine) {
-    this.applied = sm.appliedIndex;
-  }
-
+  /** StateMachine caches it between applies, so the driver's frequent asks cost no SQL. */
   appliedIndex(): number {
-    return this.applied;
+    return this.sm.appliedIndex;
   }
 
   confState(): ConfState {
@@ -60,8 +56,6 @@ class StateMachineAdapter implements HostStateMachine {
     for (const r of this.sm.apply(entries, { confState })) {
       if (r.kind === "command") out.push({ requestKey: requestKey(r.clientId, r.seq), result: r.result });
     }
-    const last = entries[entries.length - 1];
-    if (last && last.index > this.applied) this.applied = last.index;
     return out;
   }
 
@@ -72,7 +66,6 @@ class StateMachineAdapter implements HostStateMachine {
   restore(snapshot: Snapshot): void {
     const { index, term, confState } = snapshot.metadata;
     this.sm.restore(snapshot.data.length === 0 ? StateMachine.emptySnapshot(index, term, confState) : { index, term, data: snapshot.data });
-    this.applied = this.sm.appliedIndex;
   }
 }
 
