@@ -24,9 +24,20 @@ export async function listenGrpc(server: grpc.Server, address: string, credentia
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, credentials, (err, p) => (err ? reject(new GrpcListenError(`listening on ${address}: ${err.message}`, { cause: err })) : resolve(p))),
   );
+  tuneAcceptedConnections(server);
+  return port;
+}
+
+/**
+ * Applies TCP_NODELAY and the larger HTTP/2 windows to every HTTP/2 server `server` keeps —
+ * bound ports and connection injectors alike (call it after creating either).
+ */
+export function tuneAcceptedConnections(server: grpc.Server): void {
   const http2Servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
   if (!(http2Servers instanceof Map)) throw new GrpcListenError("grpc-js internals changed: cannot set TCP_NODELAY on accepted connections (http2Servers not found)");
   for (const h2 of http2Servers.keys()) {
+    if (tuned.has(h2)) continue;
+    tuned.add(h2);
     h2.on("connection", (socket: net.Socket) => socket.setNoDelay(true));
     h2.on("secureConnection", (socket: net.Socket) => socket.setNoDelay(true));
     // HTTP/2's default 64 KiB windows throttle a long-lived stream (Raft appends) to one
@@ -34,5 +45,6 @@ export async function listenGrpc(server: grpc.Server, address: string, credentia
     (h2 as unknown as { updateSettings(s: { initialWindowSize: number }): void }).updateSettings({ initialWindowSize: STREAM_WINDOW_BYTES });
     h2.on("session", (session: { setLocalWindowSize(n: number): void }) => session.setLocalWindowSize(SESSION_WINDOW_BYTES));
   }
-  return port;
 }
+
+const tuned = new WeakSet<EventEmitter>();

@@ -24,6 +24,7 @@ import { clusterService } from "./cluster-service.ts";
 import { EventSources } from "./event-sources.ts";
 import { Heartbeater } from "./liveness.ts";
 import { MembershipReconciler } from "./membership.ts";
+import { PeerListener } from "./peer-listener.ts";
 import { dataLayout, hostOf, readNodeConfig, type NodeConfig } from "./node-config.ts";
 import { listNodeEndpoints } from "./node-module.ts";
 import { loadOrCreateKek, secretsDir } from "./secrets.ts";
@@ -57,6 +58,8 @@ export class Daemon {
   consoleResolver?: ConsoleMountOptions["resolveVm"];
   apiPort = 0;
   httpPort = 0;
+  /** The node-to-node port: Raft (gRPC) and storage replication share it by ALPN. */
+  peerListener!: PeerListener;
 
   private constructor(readonly config: NodeConfig, readonly identity: TlsIdentity, readonly kek: Uint8Array, private readonly log: Logger) {}
 
@@ -78,10 +81,16 @@ export class Daemon {
   }
 
   private async startReplica(opts: DaemonOptions): Promise<void> {
+    const peers = new PeerListener({ identity: this.identity, logger: this.log });
+    this.peerListener = peers;
+    this.stops.push(() => peers.close());
     const transport = new GrpcTransport({
       id: this.config.nodeId,
       listen: this.config.peerAddress,
-      serverCredentials: serverCredentials(this.identity, "require"),
+      bind: (server) => {
+        peers.attachGrpc(server);
+        return peers.listen(this.config.peerAddress);
+      },
       channelCredentials: channelCredentials(this.identity),
     });
     this.replica = await Replica.open({

@@ -18,6 +18,7 @@ export type ClusterErrorCode =
   | "kek_permissions"
   | "ca_fingerprint_mismatch"
   | "tls_connect"
+  | "peer_listen"
   | "not_initialized"
   | "already_initialized"
   | "join_refused";

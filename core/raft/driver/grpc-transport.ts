@@ -14,6 +14,12 @@ export interface GrpcTransportOptions {
   id: NodeId;
   /** host:port to listen on. */
   listen: string;
+  /**
+   * Serves the gRPC server some other way than binding `listen` itself (the daemon's peer
+   * listener shares one mutual-TLS port between Raft and storage replication); resolves with
+   * the port.
+   */
+  bind?: (server: grpc.Server) => Promise<number>;
   serverCredentials?: grpc.ServerCredentials;
   channelCredentials?: grpc.ChannelCredentials;
   /** Messages queued for one peer before newer ones are dropped. */
@@ -95,6 +101,10 @@ export class GrpcTransport implements Transport {
       send: (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => this.serveSend(call, cb),
       snapshot: (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => this.serveSnapshot(call, cb),
     });
+    if (this.options.bind) {
+      this.port = await this.options.bind(this.server);
+      return;
+    }
     const creds = this.options.serverCredentials ?? grpc.ServerCredentials.createInsecure();
     this.port = await listenGrpc(this.server, this.options.listen, creds);
   }
