@@ -9,9 +9,11 @@ packages=(
   linux-image-cloud-amd64                       # the test guest's kernel, the KVM probe's
   etcd-server etcd-client                       # the peer of the Raft benchmark
   fio                                           # storage benchmark
+  glusterfs-server                              # the storage benchmark's GlusterFS peer
   protobuf-compiler                             # protoc: checks the generated API code is fresh
   chromium                                      # the web UI's end-to-end tests (headless)
-  iproute2 procps ca-certificates git           # namespaces, process tools
+  iproute2 procps ca-certificates git           # namespaces, bridges and taps, process tools
+  genisoimage ovmf                              # cloud-init NoCloud seed ISOs; UEFI firmware
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -3,11 +3,14 @@ import type { Command } from "./commands.ts";
 import { buildInfo } from "./version.ts";
 import { selftestCommand } from "./selftest.ts";
 import { hostCheckCommand } from "./host.ts";
+import { hostInstallServiceCommand } from "./host-service.ts";
 import { raftServeCommand } from "./raft.ts";
 import { demoCommand } from "./demo.ts";
 import { userCommands } from "./users.ts";
 import { vmConsoleCommand } from "./console.ts";
 import { vmCommands } from "./vm.ts";
+import { volumeCommands } from "./volume.ts";
+import { imageCommands } from "./image.ts";
 import { clusterRemoveCommand, clusterStatusCommand, clusterTokenCommand, initCommand, joinCommand, loginCommand, serveCommand } from "./cluster.ts";
 
 const versionCommand: Command = {
@@ -20,5 +23,5 @@ const versionCommand: Command = {
   },
 };
 
-export const commands: Command[] = [versionCommand, selftestCommand, hostCheckCommand, raftServeCommand,
-  serveCommand, initCommand, joinCommand, loginCommand, clusterStatusCommand, clusterTokenCommand, clusterRemoveCommand, demoCommand, ...userCommands, ...vmCommands, vmConsoleCommand];
+export const commands: Command[] = [versionCommand, selftestCommand, hostCheckCommand, hostInstallServiceCommand, raftServeCommand,
+  serveCommand, initCommand, joinCommand, loginCommand, clusterStatusCommand, clusterTokenCommand, clusterRemoveCommand, demoCommand, ...userCommands, ...vmCommands, vmConsoleCommand, ...volumeCommands, ...imageCommands];

@@ -14,8 +14,12 @@ import { uiStatic } from "../api/server/ui-static.ts";
 import { createApi } from "../api/services/api.ts";
 import { consoleTransports, type ConsoleMountOptions } from "../api/console/mount.ts";
 import { HostAgent, vmPaths } from "../host/agent.ts";
+import { VmStatsSampler } from "../host/vm-stats.ts";
+import { addPeerStatsService, LiveStats } from "../host/vm-stats-peer.ts";
 import { getVmByName } from "../vm/vm-module.ts";
 import { vmService } from "../vm/vm-service.ts";
+import { storageServices } from "../../storage/volume/storage-service.ts";
+import { StorageNode } from "../../storage/node/storage-node.ts";
 import { eventService } from "../api/services/events-service.ts";
 import { GrpcTransport } from "../raft/driver/grpc-transport.ts";
 import type { Logger, NodeId } from "../raft/types.ts";
@@ -24,13 +28,16 @@ import { clusterService } from "./cluster-service.ts";
 import { EventSources } from "./event-sources.ts";
 import { Heartbeater } from "./liveness.ts";
 import { MembershipReconciler } from "./membership.ts";
-import { PeerListener } from "./peer-listener.ts";
+import { PeerClients } from "./peer-clients.ts";
+import { connectReplication, PeerListener } from "./peer-listener.ts";
+import { ClusterError } from "./errors.ts";
 import { dataLayout, hostOf, readNodeConfig, type NodeConfig } from "./node-config.ts";
 import { listNodeEndpoints } from "./node-module.ts";
 import { loadOrCreateKek, secretsDir } from "./secrets.ts";
 import { channelCredentials, httpsServerOptions, serverCredentials, type TlsIdentity } from "./tls.ts";
 
 const peerSyncIntervalMs = 1000;
+const replicationConnectTimeoutMs = 5000;
 
 export interface DaemonOptions {
   dataDir: string;
@@ -58,6 +65,13 @@ export class Daemon {
   consoleResolver?: ConsoleMountOptions["resolveVm"];
   apiPort = 0;
   httpPort = 0;
+  private agent?: HostAgent;
+  /** CPU, memory and uptime of this node's guests, kept here and served to other nodes (vm-stats.ts). */
+  private readonly guestStats = new VmStatsSampler({
+    guests: () => this.agent?.runningGuests() ?? [],
+    onError: (vm, err) => this.log.debug("VM figures not sampled", { vm, error: err.message }),
+  });
+  private storage?: StorageNode;
   /** The node-to-node port: Raft (gRPC) and storage replication share it by ALPN. */
   peerListener!: PeerListener;
 
@@ -71,7 +85,10 @@ export class Daemon {
     try {
       await d.startReplica(opts);
       await d.startApi();
-      if (opts.roles !== false) d.startRoles(opts.dataDir);
+      if (opts.roles !== false) {
+        d.startRoles(opts.dataDir);
+        await d.startStorage(opts.dataDir);
+      }
     } catch (err) {
       await d.stop();
       throw err;
@@ -121,10 +138,20 @@ export class Daemon {
   }
 
   private async startApi(): Promise<void> {
-    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this), eventService(this.events), vmService()], ui: uiStatic() });
+    const peers = new PeerClients(this.identity, () => this.nodes());
+    this.stops.push(() => peers.close());
+    const live = new LiveStats({ selfNodeId: this.config.nodeId, local: () => this.guestStats.snapshot(), peers, logger: this.log });
+    const api = createApi({ replica: this.replica, logger: this.log, services: [clusterService(this), eventService(this.events), vmService({ liveStats: (ids) => live.fetch(ids) }), ...storageServices({ verifyImage: (id) => this.verifyImage(id), content: { write: (id, offset, data) => this.storageNode().writeContent(id, offset, data), finish: (id) => this.storageNode().finishContent(id) } })], ui: uiStatic() });
     const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
     api.addToGrpcServer(server);
-    const consoles = consoleTransports({ replica: this.replica, logger: this.log, nodeName: this.config.name, resolveVm: (vm, kind) => this.consoleResolver?.(vm, kind) });
+    addPeerStatsService(server, () => this.guestStats.snapshot());
+    const consoles = consoleTransports({
+      replica: this.replica, logger: this.log, nodeName: this.config.name, resolveVm: (vm, kind) => this.consoleResolver?.(vm, kind),
+      nodeClient: (name) => {
+        const node = peers.node(name);
+        return node && node.nodeId !== this.config.nodeId ? peers.client(node) : undefined;
+      },
+    });
     consoles.addToGrpcServer(server);
     this.apiPort = await listenGrpc(server, this.config.apiAddress, serverCredentials(this.identity, "request"));
     this.stops.push(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
@@ -158,16 +185,50 @@ export class Daemon {
     const agent = new HostAgent({ replica: this.replica, nodeId: this.config.nodeId, dataDir, logger: this.log });
     agent.start();
     this.stops.push(() => agent.stop());
+    this.agent = agent;
+    this.guestStats.start();
+    this.stops.push(() => this.guestStats.stop());
     this.consoleResolver = (vmName, kind) => this.vmConsole(dataDir, vmName, kind);
+  }
+
+  /**
+   * The volume layer on this node: bricks, the replication server (reached through the peer
+   * listener) and the NBD exports that local QEMU and tools use.
+   */
+  private async startStorage(dataDir: string): Promise<void> {
+    const storage = new StorageNode({
+      nodeId: this.config.nodeId, dataDir, log: this.log,
+      read: (fn) => this.replica.stateMachine.read(fn).value,
+      execute: (name, payload) => this.replica.execute({ type: "ext", name, payload }),
+      connect: (nodeId) => {
+        const node = this.nodes().find((n) => n.nodeId === nodeId);
+        if (!node) return Promise.reject(new ClusterError("tls_connect", `replication connection to node ${nodeId}: it is not a member`));
+        return connectReplication(this.identity, node.peerAddress, replicationConnectTimeoutMs);
+      },
+    });
+    this.peerListener.onReplication((socket) => storage.serveReplication(socket));
+    await storage.start();
+    this.storage = storage;
+    this.stops.push(() => storage.stop());
+  }
+
+  private verifyImage(imageId: string) {
+    return this.storageNode().verify(imageId);
+  }
+
+  private storageNode(): StorageNode {
+    if (!this.storage) throw new ClusterError("not_initialized", "the storage layer of this node is not running");
+    return this.storage;
   }
 
   /** Where a VM's console socket is, from the replicated state (the VM may live on another node). */
   private vmConsole(dataDir: string, vmName: string, kind: "serial" | "vnc") {
-    if (kind !== "serial") return undefined; // graphics (VNC) arrive with the VM display options
     const vm = this.replica.stateMachine.read((db) => getVmByName(db, vmName)).value;
     if (!vm) return undefined;
+    // Only a VM with display vnc has a VNC server (its socket is in the run directory).
+    if (kind === "vnc" && vm.spec.display !== "vnc") return undefined;
     const node = this.nodes().find((n) => n.nodeId === vm.nodeId)?.name ?? String(vm.nodeId);
-    return { socketPath: join(vmPaths(dataDir, vm.id).runDir, "serial.sock"), node };
+    return { socketPath: join(vmPaths(dataDir, vm.id).runDir, kind === "vnc" ? "vnc.sock" : "serial.sock"), node };
   }
 
   /** Nodes as the local replica knows them. */

@@ -4,8 +4,9 @@ import { authModule } from "../api/auth/auth-module.ts";
 import { clusterModule } from "../cluster/cluster-module.ts";
 import { nodeModule } from "../cluster/node-module.ts";
 import { vmModule } from "../vm/vm-module.ts";
+import { storageModule } from "../../storage/volume/storage-module.ts";
 import { ModuleRegistry, type StateModule } from "./modules.ts";
 
-export const stateModules: StateModule[] = [clusterModule, authModule, nodeModule, vmModule];
+export const stateModules: StateModule[] = [clusterModule, authModule, nodeModule, vmModule, storageModule];
 
 export const registry = new ModuleRegistry(stateModules);

@@ -18,6 +18,8 @@ export interface BlockBackend {
    * connection issued it; only then may the server advertise NBD_FLAG_CAN_MULTI_CONN.
    */
   readonly flushCoversAllConnections: boolean;
+  /** Advertised to clients as NBD_FLAG_READ_ONLY (a library ISO); writes fail anyway. */
+  readonly readOnly?: boolean;
   read(offset: number, length: number): Promise<Buffer>;
   write(offset: number, data: Buffer, options: WriteOptions): Promise<void>;
   /** Everything written (and acknowledged) before the call is on stable storage when it resolves. */
@@ -25,6 +27,14 @@ export interface BlockBackend {
   /** A hint: the range's contents are unspecified afterwards until rewritten. */
   trim(offset: number, length: number): Promise<void>;
   writeZeroes(offset: number, length: number, options: WriteZeroesOptions): Promise<void>;
+  /**
+   * Optional reference counting by the NBD server: called when a connection enters transmission
+   * with this backend, and detach() once that connection's socket has closed. A backend that
+   * must open something expensive (a replicated image takes the writer epoch) opens it at the
+   * first attach and lets it go at the last detach.
+   */
+  attach?(): void;
+  detach?(): void;
 }
 
 export type StorageErrorCode = "out_of_range" | "no_space" | "io" | "invalid_argument" | "closed";

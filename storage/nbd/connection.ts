@@ -91,6 +91,11 @@ export class NbdConnection {
       return;
     }
     this.log.debug("nbd client entered transmission", { export: this.session.name, structured: this.session.structuredReplies });
+    const backend = this.session.backend;
+    if (backend.attach) {
+      backend.attach();
+      this.socket.once("close", () => backend.detach?.());
+    }
     this.pump();
   }
 

@@ -65,6 +65,7 @@ export function transmissionFlagsFor(backend: BlockBackend, structuredReplies: b
     transmissionFlag.sendTrim |
     transmissionFlag.sendWriteZeroes;
   if (backend.flushCoversAllConnections) flags |= transmissionFlag.canMultiConn;
+  if (backend.readOnly === true) flags |= transmissionFlag.readOnly;
   // Reads are always answered in one chunk, so "don't fragment" is honoured trivially.
   if (structuredReplies) flags |= transmissionFlag.sendDf;
   return flags;

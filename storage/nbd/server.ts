@@ -21,6 +21,8 @@ export interface NbdLimits {
   shutdownTimeoutMs: number;
 }
 
+export type ExportFactory = () => BlockBackend;
+
 export const nbdDefaults: Readonly<NbdLimits> = {
   inflightMax: 128,
   /** Also the NBD_INFO_BLOCK_SIZE maximum advertised to clients. */
@@ -52,7 +54,7 @@ const realTimers: Timers = {
 };
 
 export class NbdServer {
-  private readonly exports = new Map<string, BlockBackend>();
+  private readonly exports = new Map<string, BlockBackend | ExportFactory>();
   private readonly connections = new Set<NbdConnection>();
   private readonly closing = new Set<Promise<void>>();
   private readonly servers: Server[] = [];
@@ -67,7 +69,11 @@ export class NbdServer {
     this.timers = options.timers ?? realTimers;
   }
 
-  addExport(name: string, backend: BlockBackend): void {
+  /**
+   * A backend shared by every connection, or a factory asked once per negotiation for a backend
+   * of that connection's own (a replicated image fences each connection separately).
+   */
+  addExport(name: string, backend: BlockBackend | ExportFactory): void {
     if (Buffer.byteLength(name, "utf8") > 4096) throw new StorageError("invalid_argument", `adding NBD export: name is over 4096 bytes`);
     if (this.exports.has(name)) throw new StorageError("invalid_argument", `adding NBD export "${name}": it already exists`);
     this.exports.set(name, backend);
@@ -123,7 +129,13 @@ export class NbdServer {
       outputBytesMax: this.limits.outputBytesMax,
       handshakeTimeoutMs: this.limits.handshakeTimeoutMs,
     };
-    const table = { get: (n: string) => this.exports.get(n), names: () => [...this.exports.keys()] };
+    const table = {
+      get: (n: string) => {
+        const e = this.exports.get(n);
+        return typeof e === "function" ? e() : e;
+      },
+      names: () => [...this.exports.keys()],
+    };
     const conn = new NbdConnection(socket, table, limits, this.log, this.timers);
     this.connections.add(conn);
     const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));

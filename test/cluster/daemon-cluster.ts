@@ -24,6 +24,8 @@ export interface DaemonNode {
   http: string;
   proc?: ChildProcess;
   log: string;
+  /** Argv prefix that runs the node's processes elsewhere (a network namespace: netns.ts). */
+  exec?: string[];
 }
 
 export function trivetArgv(args: string[]): [string, string[]] {
@@ -34,10 +36,14 @@ export function trivetArgv(args: string[]): [string, string[]] {
 }
 
 /** Runs a CLI command to completion; returns its exit code and output. */
-export function cli(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
-  const [cmd, argv] = trivetArgv(args);
+export function cli(args: string[], env: Record<string, string> = {}, exec: string[] = []): { code: number; stdout: string; stderr: string } {
+  const [cmd, argv] = wrapped(exec, trivetArgv(args));
   const r = spawnSync(cmd, argv, { cwd: repoRoot, encoding: "utf8", timeout: cliTimeoutMs, env: { ...process.env, ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function wrapped(exec: string[] | undefined, [cmd, argv]: [string, string[]]): [string, string[]] {
+  return exec && exec.length > 0 ? [exec[0]!, [...exec.slice(1), cmd, ...argv]] : [cmd, argv];
 }
 
 export class DaemonCluster {
@@ -49,10 +55,12 @@ export class DaemonCluster {
     fs.writeFileSync(path.join(dir, "password"), `${adminPassword}\n`);
   }
 
-  async allocate(name: string): Promise<DaemonNode> {
+  /** A node on 127.0.0.1, or on `host` with its processes run through `exec` (a namespace). */
+  async allocate(name: string, where: { host?: string; exec?: string[] } = {}): Promise<DaemonNode> {
+    const host = where.host ?? "127.0.0.1";
     const n: DaemonNode = {
-      name, dataDir: path.join(this.dir, name), log: path.join(this.dir, `${name}.log`),
-      api: `127.0.0.1:${await freePort()}`, peer: `127.0.0.1:${await freePort()}`, http: `127.0.0.1:${await freePort()}`,
+      name, dataDir: path.join(this.dir, name), log: path.join(this.dir, `${name}.log`), exec: where.exec,
+      api: `${host}:${await freePort()}`, peer: `${host}:${await freePort()}`, http: `${host}:${await freePort()}`,
     };
     this.nodes.set(name, n);
     return n;
@@ -60,21 +68,21 @@ export class DaemonCluster {
 
   portFlags(n: DaemonNode): string[] {
     const p = (a: string) => a.split(":")[1]!;
-    return ["--address", "127.0.0.1", "--api-port", p(n.api), "--peer-port", p(n.peer), "--http-port", p(n.http), "--data-dir", n.dataDir];
+    return ["--address", n.api.split(":")[0]!, "--api-port", p(n.api), "--peer-port", p(n.peer), "--http-port", p(n.http), "--data-dir", n.dataDir];
   }
 
   init(n: DaemonNode): void {
-    const r = cli(["init", "--name", n.name, ...this.portFlags(n), "--cluster-name", "test", "--admin-password-file", path.join(this.dir, "password")]);
+    const r = cli(["init", "--name", n.name, ...this.portFlags(n), "--cluster-name", "test", "--admin-password-file", path.join(this.dir, "password")], {}, n.exec);
     if (r.code !== 0) throw new Error(`trivet init failed (${r.code}): ${r.stderr}`);
     this.caPem = fs.readFileSync(path.join(n.dataDir, "tls", "ca.crt"), "utf8");
   }
 
   join(n: DaemonNode, token: string): { code: number; stdout: string; stderr: string } {
-    return cli(["join", token, "--name", n.name, ...this.portFlags(n)]);
+    return cli(["join", token, "--name", n.name, ...this.portFlags(n)], {}, n.exec);
   }
 
   serve(n: DaemonNode): void {
-    const [cmd, argv] = trivetArgv(["serve", "--data-dir", n.dataDir, "--log-level", "info"]);
+    const [cmd, argv] = wrapped(n.exec, trivetArgv(["serve", "--data-dir", n.dataDir, "--log-level", "info"]));
     const out = fs.openSync(n.log, "a");
     n.proc = spawn(cmd, argv, { cwd: repoRoot, stdio: ["ignore", out, out] });
     fs.closeSync(out);

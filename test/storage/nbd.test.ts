@@ -1,6 +1,8 @@
 // The NBD server with a file brick against real clients over nbd+unix://: qemu-img, qemu-io and
-// fio's nbd engine with crc32c verification. The server runs in this process, so every client
-// is spawned asynchronously (a synchronous spawn would starve the server).
+// fio's nbd engine with crc32c verification (within one run, and across two runs: what one
+// connection wrote, a later one reads back), an export named like the daemon's
+// `<volume>/<image>` exports, and an unknown export name. The server runs in this process, so
+// every client is spawned asynchronously (a synchronous spawn would starve the server).
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -32,23 +34,41 @@ function run(cmd: string, args: string[]): Promise<Run> {
   });
 }
 
+interface FioJob {
+  error: number;
+  write: { io_bytes: number };
+  read: { io_bytes: number };
+}
+
+function parseJob(stdout: string): FioJob {
+  const job = (JSON.parse(stdout.slice(stdout.indexOf("{"))) as { jobs: FioJob[] }).jobs[0];
+  if (job === undefined) throw new Error(`no job in fio output: ${stdout.slice(0, 500)}`);
+  return job;
+}
+
 let dir = "";
 let server: NbdServer;
 let backend: FileBackend;
+let slashBackend: FileBackend;
 let uri = "";
+let slashUri = "";
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "trivet-nbd-it-"));
   backend = await FileBackend.open({ path: join(dir, "image.raw"), sizeBytes: imageBytes });
+  slashBackend = await FileBackend.open({ path: join(dir, "slash.raw"), sizeBytes: imageBytes });
   server = new NbdServer({ socketPath: join(dir, "nbd.sock") });
   server.addExport("disk", backend);
+  server.addExport("bench/disk1", slashBackend);
   await server.listen();
   uri = `nbd+unix:///disk?socket=${join(dir, "nbd.sock")}`;
+  slashUri = `nbd+unix:///bench/disk1?socket=${join(dir, "nbd.sock")}`;
 });
 
 afterAll(async () => {
   await server.close();
   await backend.close();
+  await slashBackend.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -115,12 +135,48 @@ describe("NBD server with real clients", () => {
         "--output-format=json",
       ]);
       expect(r.code, r.stderr + r.stdout.slice(-2000)).toBe(0);
-      const job = (JSON.parse(r.stdout.slice(r.stdout.indexOf("{"))) as { jobs: { error: number; write: { io_bytes: number }; read: { io_bytes: number } }[] }).jobs[0];
-      expect(job?.error).toBe(0);
-      expect(job?.write.io_bytes).toBe(32 * mib);
-      expect(job?.read.io_bytes).toBe(32 * mib); // every block was read back and verified
+      const job = parseJob(r.stdout);
+      expect(job.error).toBe(0);
+      expect(job.write.io_bytes).toBe(32 * mib);
+      expect(job.read.io_bytes).toBe(32 * mib); // every block was read back and verified
     });
   }
+
+  it("fio reads back and verifies in a second run what a first run wrote", async () => {
+    const common = ["--ioengine=nbd", `--uri=${uri}`, "--rw=randwrite", "--bs=4k", "--iodepth=16", "--offset=32M", "--size=8M", "--verify=crc32c", "--randrepeat=1", "--output-format=json"];
+    const write = await run("fio", ["--name=w", ...common, "--do_verify=0"]);
+    expect(write.code, write.stderr).toBe(0);
+    const check = await run("fio", ["--name=w", ...common, "--verify_only", "--verify_fatal=1"]);
+    expect(check.code, check.stderr + check.stdout.slice(-2000)).toBe(0);
+    expect(parseJob(check.stdout).read.io_bytes).toBe(8 * mib);
+    // The same check over blocks the first run never wrote must fail, or the check proves nothing.
+    const other = await run("fio", ["--name=w", ...common.map((a) => (a === "--offset=32M" ? "--offset=48M" : a)), "--verify_only", "--verify_fatal=1"]);
+    expect(other.code).not.toBe(0);
+  });
+
+  it("serves an export named <volume>/<image> to qemu-img and to fio with crc32c verify", async () => {
+    const info = await run("qemu-img", ["info", "--output=json", slashUri]);
+    expect(info.code, info.stderr).toBe(0);
+    expect((JSON.parse(info.stdout) as { "virtual-size": number })["virtual-size"]).toBe(imageBytes);
+    const r = await run("fio", ["--name=slash", "--ioengine=nbd", `--uri=${slashUri}`, "--rw=randwrite", "--bs=4k", "--iodepth=8", "--size=8M", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--output-format=json"]);
+    expect(r.code, r.stderr + r.stdout.slice(-2000)).toBe(0);
+    expect(parseJob(r.stdout).read.io_bytes).toBe(8 * mib);
+    // The two exports are two images: a write to one is not seen in the other.
+    const theirs = await run("qemu-io", ["-f", "raw", "-c", "write -P 0x22 0 64k", "-c", "read -P 0x22 0 64k", slashUri]);
+    expect(theirs.code, theirs.stderr).toBe(0);
+    expect(theirs.stdout).not.toMatch(/Pattern verification failed/);
+    const mine = await run("qemu-io", ["-f", "raw", "-c", "read -P 0x22 0 64k", uri]);
+    expect(mine.stdout + mine.stderr).toMatch(/Pattern verification failed/);
+  });
+
+  it("refuses an unknown export name to qemu-img and fio", async () => {
+    const bad = `nbd+unix:///nope?socket=${join(dir, "nbd.sock")}`;
+    const info = await run("qemu-img", ["info", bad]);
+    expect(info.code).not.toBe(0);
+    expect(info.stderr).toMatch(/nope|export/i);
+    const f = await run("fio", ["--name=bad", "--ioengine=nbd", `--uri=${bad}`, "--rw=read", "--bs=4k", "--size=1M"]);
+    expect(f.code).not.toBe(0);
+  });
 
   it("drops a client that sends garbage and keeps serving the others", async () => {
     const before = await run("qemu-io", ["-f", "raw", "-c", "write -P 0x11 0 64k", uri]);

@@ -9,7 +9,7 @@ const who = (role: RoleName, grants: ObjectGrant[] = []): Principal => ({ userId
 describe("rbac", () => {
   it.each([
     ["administrator", "users.manage", true], ["administrator", "cluster.manage", true],
-    ["operator", "vm.operate", true], ["operator", "storage.manage", true], ["operator", "node.operate", true],
+    ["operator", "vm.operate", true], ["operator", "storage.operate", true], ["operator", "storage.manage", false], ["operator", "node.operate", true],
     ["operator", "users.read", true], ["operator", "audit.read", true],
     ["operator", "users.manage", false], ["operator", "tokens.manage", false], ["operator", "cluster.manage", false],
     ["auditor", "audit.read", true], ["auditor", "vm.read", true], ["auditor", "self", true],

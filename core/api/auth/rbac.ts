@@ -1,8 +1,9 @@
 // Role-based access control. A permission is "<area>.<verb>" with verb read, operate or manage
 // (plus "self": anything any signed-in user may do about themselves). Roles:
 //   Administrator — everything;
-//   Operator      — reads everything; operates and manages VMs, storage, networks and nodes;
-//                   no users, grants, others' tokens or cluster membership;
+//   Operator      — reads everything; operates and manages VMs, networks and nodes, operates
+//                   storage; no users, grants, others' tokens, cluster membership, nor
+//                   creating or deleting volumes and images (storage.manage);
 //   Auditor       — reads everything (the audit log included), changes nothing.
 // A per-object grant (user X is Operator on vm/web1; "*" for every object of a kind) widens a
 // user's role for that object only.
@@ -11,6 +12,9 @@ import type { ObjectGrant, Principal, RoleName } from "../server/service.ts";
 
 /** Areas an Operator may change. */
 export const operatorAreas: ReadonlySet<string> = new Set(["vm", "storage", "volume", "image", "network", "node", "task"]);
+
+/** Permissions in an Operator's areas that only an Administrator holds: volumes and images hold every VM's data. */
+export const administratorOnlyPermissions: ReadonlySet<string> = new Set(["storage.manage"]);
 
 export const roleTitles: Record<RoleName, string> = { administrator: "Administrator", operator: "Operator", auditor: "Auditor" };
 
@@ -32,7 +36,7 @@ export function roleAllows(role: RoleName, permission: string): boolean {
   const area = permission.slice(0, dot);
   const verb = permission.slice(dot + 1);
   if (verb === "read") return true;
-  return role === "operator" && operatorAreas.has(area);
+  return role === "operator" && operatorAreas.has(area) && !administratorOnlyPermissions.has(permission);
 }
 
 function grantCovers(g: ObjectGrant, object: string): boolean {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trivet/v1/vm.proto.
  */
 export const file_trivet_v1_vm: GenFile = /*@__PURE__*/
-  fileDesc("ChJ0cml2ZXQvdjEvdm0ucHJvdG8SCXRyaXZldC52MSIqCgZWbURpc2sSEAoIc2l6ZV9taWIYASABKAMSDgoGZm9ybWF0GAIgASgJIhQKBVZtTmljEgsKA21hYxgBIAEoCSJICgxWbUtlcm5lbEJvb3QSEwoLa2VybmVsX3BhdGgYASABKAkSEwoLaW5pdHJkX3BhdGgYAiABKAkSDgoGYXBwZW5kGAMgASgJIu0BCghWbUNvbmZpZxINCgV2Y3B1cxgBIAEoBRISCgptZW1vcnlfbWliGAIgASgDEhQKDG1hY2hpbmVfdHlwZRgDIAEoCRIRCgljcHVfbW9kZWwYBCABKAkSEAoIZmlybXdhcmUYBSABKAkSIAoFZGlza3MYBiADKAsyES50cml2ZXQudjEuVm1EaXNrEh4KBG5pY3MYByADKAsyEC50cml2ZXQudjEuVm1OaWMSLAoLa2VybmVsX2Jvb3QYCCABKAsyFy50cml2ZXQudjEuVm1LZXJuZWxCb290EhMKC2FjY2VsZXJhdG9yGAkgASgJIhgKCVZtTmljSW5mbxILCgNtYWMYASABKAkimAEKDFZtU3RhdHVzSW5mbxINCgVzdGF0ZRgBIAEoCRILCgNwaWQYAiABKAMSFQoNc3RhcnRlZF9hdF9tcxgDIAEoAxINCgVlcnJvchgEIAEoCRIWCg5yZXBvcnRlZF9hdF9tcxgFIAEoAxITCgtsYXN0X2FjdGlvbhgGIAEoCRIZChFsYXN0X2FjdGlvbl9hdF9tcxgHIAEoAyLXAgoCVm0SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdub2RlX2lkGAMgASgDEhEKCW5vZGVfbmFtZRgEIAEoCRIwCg1kZXNpcmVkX3N0YXRlGAUgASgOMhkudHJpdmV0LnYxLlZtRGVzaXJlZFN0YXRlEg0KBXZjcHVzGAYgASgFEhIKCm1lbW9yeV9taWIYByABKAMSFAoMbWFjaGluZV90eXBlGAggASgJEiIKBG5pY3MYCSADKAsyFC50cml2ZXQudjEuVm1OaWNJbmZvEicKBnN0YXR1cxgKIAEoCzIXLnRyaXZldC52MS5WbVN0YXR1c0luZm8SFQoNY3JlYXRlZF9hdF9tcxgLIAEoAxITCgtkZXNjcmlwdGlvbhgMIAEoCRIXCg9wZW5kaW5nX3Jlc3RhcnQYDSABKAgSFgoOcGVuZGluZ19maWVsZHMYDiADKAkiaAoPQ3JlYXRlVm1SZXF1ZXN0EgwKBG5hbWUYASABKAkSIwoGY29uZmlnGAIgASgLMhMudHJpdmV0LnYxLlZtQ29uZmlnEhMKC2Rlc2NyaXB0aW9uGAQgASgJEg0KBXN0YXJ0GAMgASgIIi0KEENyZWF0ZVZtUmVzcG9uc2USGQoCdm0YASABKAsyDS50cml2ZXQudjEuVm0iEAoOTGlzdFZtc1JlcXVlc3QiLQoPTGlzdFZtc1Jlc3BvbnNlEhoKA3ZtcxgBIAMoCzINLnRyaXZldC52MS5WbSIcCgxHZXRWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIqCg1HZXRWbVJlc3BvbnNlEhkKAnZtGAEgASgLMg0udHJpdmV0LnYxLlZtIh0KDVZtTmFtZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSItChBWbUFjdGlvblJlc3BvbnNlEhkKAnZtGAEgASgLMg0udHJpdmV0LnYxLlZtIjMKD0RlbGV0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCmtlZXBfZGlza3MYAiABKAgiKwoIS2VwdERpc2sSEQoJbm9kZV9uYW1lGAEgASgJEgwKBHBhdGgYAiABKAkiOwoQRGVsZXRlVm1SZXNwb25zZRInCgprZXB0X2Rpc2tzGAEgAygLMhMudHJpdmV0LnYxLktlcHREaXNrIo8BCg9VcGRhdGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgV2Y3B1cxgCIAEoBUgAiAEBEhcKCm1lbW9yeV9taWIYAyABKANIAYgBARIYCgtkZXNjcmlwdGlvbhgEIAEoCUgCiAEBQggKBl92Y3B1c0INCgtfbWVtb3J5X21pYkIOCgxfZGVzY3JpcHRpb24iLQoQVXBkYXRlVm1SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSqLAQoOVm1EZXNpcmVkU3RhdGUSIAocVk1fREVTSVJFRF9TVEFURV9VTlNQRUNJRklFRBAAEhwKGFZNX0RFU0lSRURfU1RBVEVfUlVOTklORxABEhwKGFZNX0RFU0lSRURfU1RBVEVfU1RPUFBFRBACEhsKF1ZNX0RFU0lSRURfU1RBVEVfUEFVU0VEEAMyqgYKCVZtU2VydmljZRJDCghDcmVhdGVWbRIaLnRyaXZldC52MS5DcmVhdGVWbVJlcXVlc3QaGy50cml2ZXQudjEuQ3JlYXRlVm1SZXNwb25zZRJACgdMaXN0Vm1zEhkudHJpdmV0LnYxLkxpc3RWbXNSZXF1ZXN0GhoudHJpdmV0LnYxLkxpc3RWbXNSZXNwb25zZRI6CgVHZXRWbRIXLnRyaXZldC52MS5HZXRWbVJlcXVlc3QaGC50cml2ZXQudjEuR2V0Vm1SZXNwb25zZRJACgdTdGFydFZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRI/CgZTdG9wVm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkMKClNodXRkb3duVm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkAKB1BhdXNlVm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkEKCFJlc3VtZVZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRJDCghEZWxldGVWbRIaLnRyaXZldC52MS5EZWxldGVWbVJlcXVlc3QaGy50cml2ZXQudjEuRGVsZXRlVm1SZXNwb25zZRJBCghSZWJvb3RWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQAoHUmVzZXRWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQwoIVXBkYXRlVm0SGi50cml2ZXQudjEuVXBkYXRlVm1SZXF1ZXN0GhsudHJpdmV0LnYxLlVwZGF0ZVZtUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChJ0cml2ZXQvdjEvdm0ucHJvdG8SCXRyaXZldC52MSIqCgZWbURpc2sSEAoIc2l6ZV9taWIYASABKAMSDgoGZm9ybWF0GAIgASgJIjIKBVZtTmljEgsKA21hYxgBIAEoCRIOCgZicmlkZ2UYAiABKAkSDAoEdmxhbhgDIAEoBSIXCgdWbUNkcm9tEgwKBHBhdGgYASABKAkiUQoLVm1DbG91ZEluaXQSDAoEdXNlchgBIAEoCRIQCghzc2hfa2V5cxgCIAMoCRIQCghob3N0bmFtZRgDIAEoCRIQCghwYXNzd29yZBgEIAEoCSIeCgtWbUJvb3RPcmRlchIPCgdkZXZpY2VzGAEgAygJIkgKDFZtS2VybmVsQm9vdBITCgtrZXJuZWxfcGF0aBgBIAEoCRITCgtpbml0cmRfcGF0aBgCIAEoCRIOCgZhcHBlbmQYAyABKAki4QIKCFZtQ29uZmlnEg0KBXZjcHVzGAEgASgFEhIKCm1lbW9yeV9taWIYAiABKAMSFAoMbWFjaGluZV90eXBlGAMgASgJEhEKCWNwdV9tb2RlbBgEIAEoCRIQCghmaXJtd2FyZRgFIAEoCRIgCgVkaXNrcxgGIAMoCzIRLnRyaXZldC52MS5WbURpc2sSHgoEbmljcxgHIAMoCzIQLnRyaXZldC52MS5WbU5pYxIsCgtrZXJuZWxfYm9vdBgIIAEoCzIXLnRyaXZldC52MS5WbUtlcm5lbEJvb3QSEwoLYWNjZWxlcmF0b3IYCSABKAkSIQoFY2Ryb20YCiABKAsyEi50cml2ZXQudjEuVm1DZHJvbRIqCgpjbG91ZF9pbml0GAsgASgLMhYudHJpdmV0LnYxLlZtQ2xvdWRJbml0Eg8KB2Rpc3BsYXkYDCABKAkSEgoKYm9vdF9vcmRlchgNIAMoCSI2CglWbU5pY0luZm8SCwoDbWFjGAEgASgJEg4KBmJyaWRnZRgCIAEoCRIMCgR2bGFuGAMgASgFIqgCCgxWbVN0YXR1c0luZm8SDQoFc3RhdGUYASABKAkSCwoDcGlkGAIgASgDEhUKDXN0YXJ0ZWRfYXRfbXMYAyABKAMSDQoFZXJyb3IYBCABKAkSFgoOcmVwb3J0ZWRfYXRfbXMYBSABKAMSEwoLbGFzdF9hY3Rpb24YBiABKAkSGQoRbGFzdF9hY3Rpb25fYXRfbXMYByABKAMSEwoLc3RhdHNfa25vd24YCCABKAgSEwoLY3B1X3BlcmNlbnQYCSABKAESGAoQbWVtb3J5X3Jzc19ieXRlcxgKIAEoAxIaChJndWVzdF9tZW1vcnlfYnl0ZXMYCyABKAMSEQoJdXB0aW1lX21zGAwgASgDEhsKE3N0YXRzX3NhbXBsZWRfYXRfbXMYDSABKAMi2AMKAlZtEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHbm9kZV9pZBgDIAEoAxIRCglub2RlX25hbWUYBCABKAkSMAoNZGVzaXJlZF9zdGF0ZRgFIAEoDjIZLnRyaXZldC52MS5WbURlc2lyZWRTdGF0ZRINCgV2Y3B1cxgGIAEoBRISCgptZW1vcnlfbWliGAcgASgDEhQKDG1hY2hpbmVfdHlwZRgIIAEoCRIiCgRuaWNzGAkgAygLMhQudHJpdmV0LnYxLlZtTmljSW5mbxInCgZzdGF0dXMYCiABKAsyFy50cml2ZXQudjEuVm1TdGF0dXNJbmZvEhUKDWNyZWF0ZWRfYXRfbXMYCyABKAMSEwoLZGVzY3JpcHRpb24YDCABKAkSFwoPcGVuZGluZ19yZXN0YXJ0GA0gASgIEhYKDnBlbmRpbmdfZmllbGRzGA4gAygJEhAKCGZpcm13YXJlGBQgASgJEhIKCmNkcm9tX3BhdGgYFSABKAkSDwoHZGlzcGxheRgWIAEoCRISCgpib290X29yZGVyGBcgAygJEhcKD2Nsb3VkX2luaXRfdXNlchgYIAEoCRIbChNjbG91ZF9pbml0X2hvc3RuYW1lGBkgASgJImgKD0NyZWF0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJEiMKBmNvbmZpZxgCIAEoCzITLnRyaXZldC52MS5WbUNvbmZpZxITCgtkZXNjcmlwdGlvbhgEIAEoCRINCgVzdGFydBgDIAEoCCItChBDcmVhdGVWbVJlc3BvbnNlEhkKAnZtGAEgASgLMg0udHJpdmV0LnYxLlZtIhAKDkxpc3RWbXNSZXF1ZXN0Ii0KD0xpc3RWbXNSZXNwb25zZRIaCgN2bXMYASADKAsyDS50cml2ZXQudjEuVm0iHAoMR2V0Vm1SZXF1ZXN0EgwKBG5hbWUYASABKAkiKgoNR2V0Vm1SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSIdCg1WbU5hbWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiLQoQVm1BY3Rpb25SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSIzCg9EZWxldGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgprZWVwX2Rpc2tzGAIgASgIIisKCEtlcHREaXNrEhEKCW5vZGVfbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJIjsKEERlbGV0ZVZtUmVzcG9uc2USJwoKa2VwdF9kaXNrcxgBIAMoCzITLnRyaXZldC52MS5LZXB0RGlzayLMAgoPVXBkYXRlVm1SZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoFdmNwdXMYAiABKAVIAIgBARIXCgptZW1vcnlfbWliGAMgASgDSAGIAQESGAoLZGVzY3JpcHRpb24YBCABKAlIAogBARIeCgRuaWNzGAUgAygLMhAudHJpdmV0LnYxLlZtTmljEiEKBWNkcm9tGAYgASgLMhIudHJpdmV0LnYxLlZtQ2Ryb20SKgoKY2xvdWRfaW5pdBgHIAEoCzIWLnRyaXZldC52MS5WbUNsb3VkSW5pdBIUCgdkaXNwbGF5GAggASgJSAOIAQESKgoKYm9vdF9vcmRlchgJIAEoCzIWLnRyaXZldC52MS5WbUJvb3RPcmRlckIICgZfdmNwdXNCDQoLX21lbW9yeV9taWJCDgoMX2Rlc2NyaXB0aW9uQgoKCF9kaXNwbGF5Ii0KEFVwZGF0ZVZtUmVzcG9uc2USGQoCdm0YASABKAsyDS50cml2ZXQudjEuVm0qiwEKDlZtRGVzaXJlZFN0YXRlEiAKHFZNX0RFU0lSRURfU1RBVEVfVU5TUEVDSUZJRUQQABIcChhWTV9ERVNJUkVEX1NUQVRFX1JVTk5JTkcQARIcChhWTV9ERVNJUkVEX1NUQVRFX1NUT1BQRUQQAhIbChdWTV9ERVNJUkVEX1NUQVRFX1BBVVNFRBADMqoGCglWbVNlcnZpY2USQwoIQ3JlYXRlVm0SGi50cml2ZXQudjEuQ3JlYXRlVm1SZXF1ZXN0GhsudHJpdmV0LnYxLkNyZWF0ZVZtUmVzcG9uc2USQAoHTGlzdFZtcxIZLnRyaXZldC52MS5MaXN0Vm1zUmVxdWVzdBoaLnRyaXZldC52MS5MaXN0Vm1zUmVzcG9uc2USOgoFR2V0Vm0SFy50cml2ZXQudjEuR2V0Vm1SZXF1ZXN0GhgudHJpdmV0LnYxLkdldFZtUmVzcG9uc2USQAoHU3RhcnRWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USPwoGU3RvcFZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRJDCgpTaHV0ZG93blZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRJACgdQYXVzZVZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRJBCghSZXN1bWVWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQwoIRGVsZXRlVm0SGi50cml2ZXQudjEuRGVsZXRlVm1SZXF1ZXN0GhsudHJpdmV0LnYxLkRlbGV0ZVZtUmVzcG9uc2USQQoIUmVib290Vm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkAKB1Jlc2V0Vm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkMKCFVwZGF0ZVZtEhoudHJpdmV0LnYxLlVwZGF0ZVZtUmVxdWVzdBobLnRyaXZldC52MS5VcGRhdGVWbVJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message trivet.v1.VmDisk
@@ -52,6 +52,20 @@ export type VmNic = Message<"trivet.v1.VmNic"> & {
    * @generated from field: string mac = 1;
    */
   mac: string;
+
+  /**
+   * Linux bridge on the node the NIC's tap device joins; empty: user-mode networking (NAT by QEMU).
+   *
+   * @generated from field: string bridge = 2;
+   */
+  bridge: string;
+
+  /**
+   * 802.1Q VLAN id (1-4094) the NIC is an untagged member of on the bridge; 0: none.
+   *
+   * @generated from field: int32 vlan = 3;
+   */
+  vlan: number;
 };
 
 /**
@@ -60,6 +74,84 @@ export type VmNic = Message<"trivet.v1.VmNic"> & {
  */
 export const VmNicSchema: GenMessage<VmNic> = /*@__PURE__*/
   messageDesc(file_trivet_v1_vm, 1);
+
+/**
+ * @generated from message trivet.v1.VmCdrom
+ */
+export type VmCdrom = Message<"trivet.v1.VmCdrom"> & {
+  /**
+   * An ISO image on the node (absolute path); empty: no CD-ROM.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message trivet.v1.VmCdrom.
+ * Use `create(VmCdromSchema)` to create a new message.
+ */
+export const VmCdromSchema: GenMessage<VmCdrom> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_vm, 2);
+
+/**
+ * A NoCloud seed (volume label "cidata") the node writes and attaches as a second CD-ROM.
+ *
+ * @generated from message trivet.v1.VmCloudInit
+ */
+export type VmCloudInit = Message<"trivet.v1.VmCloudInit"> & {
+  /**
+   * @generated from field: string user = 1;
+   */
+  user: string;
+
+  /**
+   * OpenSSH public key lines.
+   *
+   * @generated from field: repeated string ssh_keys = 2;
+   */
+  sshKeys: string[];
+
+  /**
+   * Empty: the VM's name.
+   *
+   * @generated from field: string hostname = 3;
+   */
+  hostname: string;
+
+  /**
+   * A crypt(3) hash ("$6$...") or a plain password; empty: password login stays locked. Never returned.
+   *
+   * @generated from field: string password = 4;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message trivet.v1.VmCloudInit.
+ * Use `create(VmCloudInitSchema)` to create a new message.
+ */
+export const VmCloudInitSchema: GenMessage<VmCloudInit> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_vm, 3);
+
+/**
+ * @generated from message trivet.v1.VmBootOrder
+ */
+export type VmBootOrder = Message<"trivet.v1.VmBootOrder"> & {
+  /**
+   * "disk", "cdrom", "network" in the order to try them.
+   *
+   * @generated from field: repeated string devices = 1;
+   */
+  devices: string[];
+};
+
+/**
+ * Describes the message trivet.v1.VmBootOrder.
+ * Use `create(VmBootOrderSchema)` to create a new message.
+ */
+export const VmBootOrderSchema: GenMessage<VmBootOrder> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_vm, 4);
 
 /**
  * @generated from message trivet.v1.VmKernelBoot
@@ -86,7 +178,7 @@ export type VmKernelBoot = Message<"trivet.v1.VmKernelBoot"> & {
  * Use `create(VmKernelBootSchema)` to create a new message.
  */
 export const VmKernelBootSchema: GenMessage<VmKernelBoot> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 2);
+  messageDesc(file_trivet_v1_vm, 5);
 
 /**
  * @generated from message trivet.v1.VmConfig
@@ -117,7 +209,7 @@ export type VmConfig = Message<"trivet.v1.VmConfig"> & {
   cpuModel: string;
 
   /**
-   * "seabios" (default).
+   * "seabios" (default) or "ovmf" (UEFI, with a per-VM variable store).
    *
    * @generated from field: string firmware = 5;
    */
@@ -144,6 +236,30 @@ export type VmConfig = Message<"trivet.v1.VmConfig"> & {
    * @generated from field: string accelerator = 9;
    */
   accelerator: string;
+
+  /**
+   * @generated from field: trivet.v1.VmCdrom cdrom = 10;
+   */
+  cdrom?: VmCdrom | undefined;
+
+  /**
+   * @generated from field: trivet.v1.VmCloudInit cloud_init = 11;
+   */
+  cloudInit?: VmCloudInit | undefined;
+
+  /**
+   * "none" (default) or "vnc" (a VGA device and a VNC server on a unix socket of the node).
+   *
+   * @generated from field: string display = 12;
+   */
+  display: string;
+
+  /**
+   * Empty: disk, then cdrom (the network is tried only when listed).
+   *
+   * @generated from field: repeated string boot_order = 13;
+   */
+  bootOrder: string[];
 };
 
 /**
@@ -151,7 +267,7 @@ export type VmConfig = Message<"trivet.v1.VmConfig"> & {
  * Use `create(VmConfigSchema)` to create a new message.
  */
 export const VmConfigSchema: GenMessage<VmConfig> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 3);
+  messageDesc(file_trivet_v1_vm, 6);
 
 /**
  * @generated from message trivet.v1.VmNicInfo
@@ -161,6 +277,16 @@ export type VmNicInfo = Message<"trivet.v1.VmNicInfo"> & {
    * @generated from field: string mac = 1;
    */
   mac: string;
+
+  /**
+   * @generated from field: string bridge = 2;
+   */
+  bridge: string;
+
+  /**
+   * @generated from field: int32 vlan = 3;
+   */
+  vlan: number;
 };
 
 /**
@@ -168,7 +294,7 @@ export type VmNicInfo = Message<"trivet.v1.VmNicInfo"> & {
  * Use `create(VmNicInfoSchema)` to create a new message.
  */
 export const VmNicInfoSchema: GenMessage<VmNicInfo> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 4);
+  messageDesc(file_trivet_v1_vm, 7);
 
 /**
  * @generated from message trivet.v1.VmStatusInfo
@@ -214,6 +340,50 @@ export type VmStatusInfo = Message<"trivet.v1.VmStatusInfo"> & {
    * @generated from field: int64 last_action_at_ms = 7;
    */
   lastActionAtMs: bigint;
+
+  /**
+   * Live figures of the running QEMU, sampled every few seconds by the VM's node and fetched from
+   * it on each read (never replicated). False when that node did not answer in time or has no
+   * sample yet: the figures below are then unknown (zero).
+   *
+   * @generated from field: bool stats_known = 8;
+   */
+  statsKnown: boolean;
+
+  /**
+   * CPU use in percent of one host CPU over the last sampling interval (above 100 with several busy vCPUs).
+   *
+   * @generated from field: double cpu_percent = 9;
+   */
+  cpuPercent: number;
+
+  /**
+   * Resident memory of the QEMU process (VmRSS).
+   *
+   * @generated from field: int64 memory_rss_bytes = 10;
+   */
+  memoryRssBytes: bigint;
+
+  /**
+   * The guest's configured memory.
+   *
+   * @generated from field: int64 guest_memory_bytes = 11;
+   */
+  guestMemoryBytes: bigint;
+
+  /**
+   * Since the QEMU process started.
+   *
+   * @generated from field: int64 uptime_ms = 12;
+   */
+  uptimeMs: bigint;
+
+  /**
+   * When the node took the sample (its wall clock).
+   *
+   * @generated from field: int64 stats_sampled_at_ms = 13;
+   */
+  statsSampledAtMs: bigint;
 };
 
 /**
@@ -221,7 +391,7 @@ export type VmStatusInfo = Message<"trivet.v1.VmStatusInfo"> & {
  * Use `create(VmStatusInfoSchema)` to create a new message.
  */
 export const VmStatusInfoSchema: GenMessage<VmStatusInfo> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 5);
+  messageDesc(file_trivet_v1_vm, 8);
 
 /**
  * @generated from message trivet.v1.Vm
@@ -295,11 +465,45 @@ export type Vm = Message<"trivet.v1.Vm"> & {
   pendingRestart: boolean;
 
   /**
-   * Names of those changed fields ("vcpus", "memory_mib").
+   * Names of those changed fields ("vcpus", "memory_mib", "nics", "cdrom", "cloud_init", "display", "boot_order").
    *
    * @generated from field: repeated string pending_fields = 14;
    */
   pendingFields: string[];
+
+  /**
+   * @generated from field: string firmware = 20;
+   */
+  firmware: string;
+
+  /**
+   * ISO path of the CD-ROM; empty: none.
+   *
+   * @generated from field: string cdrom_path = 21;
+   */
+  cdromPath: string;
+
+  /**
+   * @generated from field: string display = 22;
+   */
+  display: string;
+
+  /**
+   * @generated from field: repeated string boot_order = 23;
+   */
+  bootOrder: string[];
+
+  /**
+   * The cloud-init user and hostname (keys and password are not returned); empty user: no seed.
+   *
+   * @generated from field: string cloud_init_user = 24;
+   */
+  cloudInitUser: string;
+
+  /**
+   * @generated from field: string cloud_init_hostname = 25;
+   */
+  cloudInitHostname: string;
 };
 
 /**
@@ -307,7 +511,7 @@ export type Vm = Message<"trivet.v1.Vm"> & {
  * Use `create(VmSchema)` to create a new message.
  */
 export const VmSchema: GenMessage<Vm> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 6);
+  messageDesc(file_trivet_v1_vm, 9);
 
 /**
  * @generated from message trivet.v1.CreateVmRequest
@@ -341,7 +545,7 @@ export type CreateVmRequest = Message<"trivet.v1.CreateVmRequest"> & {
  * Use `create(CreateVmRequestSchema)` to create a new message.
  */
 export const CreateVmRequestSchema: GenMessage<CreateVmRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 7);
+  messageDesc(file_trivet_v1_vm, 10);
 
 /**
  * @generated from message trivet.v1.CreateVmResponse
@@ -358,7 +562,7 @@ export type CreateVmResponse = Message<"trivet.v1.CreateVmResponse"> & {
  * Use `create(CreateVmResponseSchema)` to create a new message.
  */
 export const CreateVmResponseSchema: GenMessage<CreateVmResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 8);
+  messageDesc(file_trivet_v1_vm, 11);
 
 /**
  * @generated from message trivet.v1.ListVmsRequest
@@ -371,7 +575,7 @@ export type ListVmsRequest = Message<"trivet.v1.ListVmsRequest"> & {
  * Use `create(ListVmsRequestSchema)` to create a new message.
  */
 export const ListVmsRequestSchema: GenMessage<ListVmsRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 9);
+  messageDesc(file_trivet_v1_vm, 12);
 
 /**
  * @generated from message trivet.v1.ListVmsResponse
@@ -388,7 +592,7 @@ export type ListVmsResponse = Message<"trivet.v1.ListVmsResponse"> & {
  * Use `create(ListVmsResponseSchema)` to create a new message.
  */
 export const ListVmsResponseSchema: GenMessage<ListVmsResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 10);
+  messageDesc(file_trivet_v1_vm, 13);
 
 /**
  * @generated from message trivet.v1.GetVmRequest
@@ -405,7 +609,7 @@ export type GetVmRequest = Message<"trivet.v1.GetVmRequest"> & {
  * Use `create(GetVmRequestSchema)` to create a new message.
  */
 export const GetVmRequestSchema: GenMessage<GetVmRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 11);
+  messageDesc(file_trivet_v1_vm, 14);
 
 /**
  * @generated from message trivet.v1.GetVmResponse
@@ -422,7 +626,7 @@ export type GetVmResponse = Message<"trivet.v1.GetVmResponse"> & {
  * Use `create(GetVmResponseSchema)` to create a new message.
  */
 export const GetVmResponseSchema: GenMessage<GetVmResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 12);
+  messageDesc(file_trivet_v1_vm, 15);
 
 /**
  * @generated from message trivet.v1.VmNameRequest
@@ -439,7 +643,7 @@ export type VmNameRequest = Message<"trivet.v1.VmNameRequest"> & {
  * Use `create(VmNameRequestSchema)` to create a new message.
  */
 export const VmNameRequestSchema: GenMessage<VmNameRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 13);
+  messageDesc(file_trivet_v1_vm, 16);
 
 /**
  * @generated from message trivet.v1.VmActionResponse
@@ -456,7 +660,7 @@ export type VmActionResponse = Message<"trivet.v1.VmActionResponse"> & {
  * Use `create(VmActionResponseSchema)` to create a new message.
  */
 export const VmActionResponseSchema: GenMessage<VmActionResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 14);
+  messageDesc(file_trivet_v1_vm, 17);
 
 /**
  * @generated from message trivet.v1.DeleteVmRequest
@@ -480,7 +684,7 @@ export type DeleteVmRequest = Message<"trivet.v1.DeleteVmRequest"> & {
  * Use `create(DeleteVmRequestSchema)` to create a new message.
  */
 export const DeleteVmRequestSchema: GenMessage<DeleteVmRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 15);
+  messageDesc(file_trivet_v1_vm, 18);
 
 /**
  * @generated from message trivet.v1.KeptDisk
@@ -504,7 +708,7 @@ export type KeptDisk = Message<"trivet.v1.KeptDisk"> & {
  * Use `create(KeptDiskSchema)` to create a new message.
  */
 export const KeptDiskSchema: GenMessage<KeptDisk> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 16);
+  messageDesc(file_trivet_v1_vm, 19);
 
 /**
  * @generated from message trivet.v1.DeleteVmResponse
@@ -523,7 +727,7 @@ export type DeleteVmResponse = Message<"trivet.v1.DeleteVmResponse"> & {
  * Use `create(DeleteVmResponseSchema)` to create a new message.
  */
 export const DeleteVmResponseSchema: GenMessage<DeleteVmResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 17);
+  messageDesc(file_trivet_v1_vm, 20);
 
 /**
  * @generated from message trivet.v1.UpdateVmRequest
@@ -550,6 +754,39 @@ export type UpdateVmRequest = Message<"trivet.v1.UpdateVmRequest"> & {
    * @generated from field: optional string description = 4;
    */
   description?: string | undefined;
+
+  /**
+   * Bridge and VLAN for each existing NIC, in order (MACs are kept); empty: unchanged.
+   *
+   * @generated from field: repeated trivet.v1.VmNic nics = 5;
+   */
+  nics: VmNic[];
+
+  /**
+   * Set: replace the CD-ROM (an empty path removes it).
+   *
+   * @generated from field: trivet.v1.VmCdrom cdrom = 6;
+   */
+  cdrom?: VmCdrom | undefined;
+
+  /**
+   * Set: replace the cloud-init seed (an empty user removes it).
+   *
+   * @generated from field: trivet.v1.VmCloudInit cloud_init = 7;
+   */
+  cloudInit?: VmCloudInit | undefined;
+
+  /**
+   * @generated from field: optional string display = 8;
+   */
+  display?: string | undefined;
+
+  /**
+   * Set: replace the boot order.
+   *
+   * @generated from field: trivet.v1.VmBootOrder boot_order = 9;
+   */
+  bootOrder?: VmBootOrder | undefined;
 };
 
 /**
@@ -557,7 +794,7 @@ export type UpdateVmRequest = Message<"trivet.v1.UpdateVmRequest"> & {
  * Use `create(UpdateVmRequestSchema)` to create a new message.
  */
 export const UpdateVmRequestSchema: GenMessage<UpdateVmRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 18);
+  messageDesc(file_trivet_v1_vm, 21);
 
 /**
  * @generated from message trivet.v1.UpdateVmResponse
@@ -574,7 +811,7 @@ export type UpdateVmResponse = Message<"trivet.v1.UpdateVmResponse"> & {
  * Use `create(UpdateVmResponseSchema)` to create a new message.
  */
 export const UpdateVmResponseSchema: GenMessage<UpdateVmResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 19);
+  messageDesc(file_trivet_v1_vm, 22);
 
 /**
  * @generated from enum trivet.v1.VmDesiredState
@@ -708,7 +945,7 @@ export const VmService: GenService<{
     output: typeof VmActionResponseSchema;
   },
   /**
-   * vCPUs and memory apply at the next start (reported as pending while it runs); the description at once.
+   * vCPUs, memory and devices apply at the next start (reported as pending while it runs); the description at once.
    *
    * @generated from rpc trivet.v1.VmService.UpdateVm
    */

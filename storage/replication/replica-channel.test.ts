@@ -1,0 +1,165 @@
+// ReplicaServer and ReplicaClient against each other over loopback TCP (no TLS: that is
+// replication.test.ts), with bricks in a temp dir.
+import { createHash, randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { StorageError } from "../nbd/backend.ts";
+import { FileBackend } from "../brick/file-backend.ts";
+import type { BrickImage, OpenBrickImage } from "./image-table.ts";
+import { encodeRequestHeader, op } from "./protocol.ts";
+import { ReplicaClient } from "./replica-client.ts";
+import { ReplicaServer } from "./replica-server.ts";
+
+const M = 1024 * 1024;
+let dir = "";
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "trivet-repl-ch-"));
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function listen(server: ReplicaServer): Promise<number> {
+  const tcp = net.createServer((s) => server.serve(s));
+  await new Promise<void>((r) => tcp.listen(0, "127.0.0.1", r));
+  cleanups.push(async () => {
+    await server.close();
+    await new Promise<void>((r) => tcp.close(() => r()));
+  });
+  return (tcp.address() as net.AddressInfo).port;
+}
+
+function brickServer(openImage?: OpenBrickImage, inflightMax?: number): ReplicaServer {
+  return new ReplicaServer({ resolveImage: (id) => ({ path: path.join(dir, `${id}.raw`), format: "raw" }), ...(openImage ? { openImage } : {}), ...(inflightMax ? { inflightMax } : {}) });
+}
+
+function client(port: number, imageId: string, epoch: number, sizeBytes = 8 * M, replicaTimeoutMs = 2000): ReplicaClient {
+  const c = new ReplicaClient({ nodeId: "n1", imageId, epoch, sizeBytes, replicaTimeoutMs, connect: async () => net.connect(port, "127.0.0.1") });
+  cleanups.push(() => c.close());
+  return c;
+}
+
+describe("replica server and client", () => {
+  it("serves many pipelined requests, never more than inflightMax at once on the brick", async () => {
+    let running = 0;
+    let peak = 0;
+    const counting: OpenBrickImage = async (p, size) => {
+      const b = await FileBackend.open({ path: p, sizeBytes: size });
+      const write = b.write.bind(b);
+      b.write = async (...args) => {
+        peak = Math.max(peak, ++running);
+        try {
+          return await write(...args);
+        } finally {
+          running--;
+        }
+      };
+      return b as BrickImage;
+    };
+    const port = await listen(brickServer(counting, 4));
+    const c = client(port, "pipe", 1);
+    const blocks = Array.from({ length: 200 }, () => randomBytes(4096));
+    await Promise.all(blocks.map((b, i) => c.write(i * 8192, b, false)));
+    const back = await Promise.all(blocks.map((_, i) => c.read(i * 8192, 4096)));
+    back.forEach((got, i) => expect(got.equals(blocks[i]!)).toBe(true));
+    expect(peak).toBeGreaterThan(1);
+    expect(peak).toBeLessThanOrEqual(4);
+    await c.flush();
+  });
+
+  it("answers checksums like a local digest and grows the file", async () => {
+    const port = await listen(brickServer());
+    const c = client(port, "sums", 1, 3 * M);
+    const data = randomBytes(3 * M);
+    await c.write(0, data, false);
+    const sums = await c.checksums(0, 3 * M, M);
+    for (let i = 0; i < 3; i++) {
+      const want = createHash("sha256").update(data.subarray(i * M, (i + 1) * M)).digest();
+      expect(sums.subarray(i * 32, (i + 1) * 32).equals(want)).toBe(true);
+    }
+    await c.grow(5 * M);
+    expect(fs.statSync(path.join(dir, "sums.raw")).size).toBe(5 * M);
+    await c.write(4 * M, data.subarray(0, 4096), false);
+    await expect(c.checksums(0, 3 * M, 3000)).rejects.toMatchObject({ code: "invalid_argument" });
+  });
+
+  it("refuses requests of an older epoch once a newer one opened, also after a brick restart", async () => {
+    const port = await listen(brickServer());
+    const old = client(port, "fence", 4);
+    await old.write(0, Buffer.alloc(512, 1), false);
+    await client(port, "fence", 5).open();
+    await expect(old.write(0, Buffer.alloc(512, 2), false)).rejects.toMatchObject({ code: "stale_epoch", message: expect.stringMatching(/superseded by 5/) });
+    expect(fs.readFileSync(path.join(dir, "fence.raw.epoch"), "utf8")).toBe("5\n");
+    const restarted = await listen(brickServer());
+    await expect(client(restarted, "fence", 4).open()).rejects.toMatchObject({ code: "stale_epoch" });
+    await client(restarted, "fence", 5).write(512, Buffer.alloc(512, 3), false);
+  });
+
+  it("reports a full brick as no_space", async () => {
+    const full: OpenBrickImage = async (p, size) => {
+      const b = await FileBackend.open({ path: p, sizeBytes: size });
+      b.write = () => Promise.reject(new StorageError("no_space", "writing: ENOSPC: no space left on device"));
+      return b as BrickImage;
+    };
+    const port = await listen(brickServer(full));
+    await expect(client(port, "full", 1).write(0, Buffer.alloc(4096), false)).rejects.toMatchObject({ code: "no_space" });
+  });
+
+  it("times out a brick that does not answer, then reconnects", async () => {
+    const sockets: net.Socket[] = [];
+    const mute = net.createServer((s) => sockets.push(s.on("data", () => undefined)));
+    await new Promise<void>((r) => mute.listen(0, "127.0.0.1", r));
+    const mutePort = (mute.address() as net.AddressInfo).port;
+    const realPort = await listen(brickServer());
+    let target = mutePort;
+    const c = new ReplicaClient({ nodeId: "slow", imageId: "to", epoch: 1, sizeBytes: M, replicaTimeoutMs: 200, connect: async () => net.connect(target, "127.0.0.1") });
+    const t0 = performance.now();
+    await expect(c.write(0, Buffer.alloc(512), false)).rejects.toMatchObject({ code: "timeout" });
+    expect(performance.now() - t0).toBeLessThan(2000);
+    target = realPort;
+    await c.write(0, Buffer.alloc(512, 7), false);
+    expect((await c.read(0, 512))[0]).toBe(7);
+    await c.close();
+    await expect(c.read(0, 1)).rejects.toMatchObject({ code: "closed" });
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => mute.close(() => r()));
+  });
+
+  it("fails requests in flight with closed when the brick goes away", async () => {
+    const slow: OpenBrickImage = async (p, size) => {
+      const b = await FileBackend.open({ path: p, sizeBytes: size });
+      b.write = () => new Promise(() => undefined);
+      return b as BrickImage;
+    };
+    const server = brickServer(slow);
+    const port = await listen(server);
+    const c = client(port, "gone", 1);
+    await c.open();
+    const failed = expect(c.write(0, Buffer.alloc(512), false)).rejects.toMatchObject({ code: "closed" });
+    await new Promise((r) => setTimeout(r, 20));
+    await server.close();
+    await failed;
+  });
+
+  it("drops a channel that sends garbage or requests before OPEN", async () => {
+    const port = await listen(brickServer());
+    const s = net.connect(port, "127.0.0.1");
+    const closed = new Promise<void>((r) => s.on("close", () => r()));
+    s.on("error", () => undefined);
+    s.write(Buffer.alloc(48, 0xee));
+    await closed;
+    const s2 = net.connect(port, "127.0.0.1");
+    const got: Buffer[] = [];
+    s2.on("data", (d: Buffer) => got.push(d));
+    s2.write(encodeRequestHeader({ op: op.read, flags: 0, handle: 9, epoch: 1, offset: 0, length: 512, chunkBytes: 0 }, 0));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(Buffer.concat(got).readUInt8(4)).toBe(6); // status not_open
+    s2.destroy();
+  });
+});

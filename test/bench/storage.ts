@@ -1,0 +1,232 @@
+// `npm run bench:storage`: the storage issue's four fio jobs against (a) a Trivet replica-3
+// image over NBD (three local daemons), (b) a GlusterFS 10 replica-3 volume with the virt group
+// over gfapi (three bricks on this host), (c) qemu-storage-daemon exporting a local raw file over
+// NBD (one copy: the ceiling for an NBD-served image) and (d) the local file itself. Prints a
+// table, the ratios Trivet/GlusterFS and Trivet/ceiling next to the targets, and as the last line
+// JSON. A system that cannot be set up is reported as "not available (reason)" with null figures:
+// no number is ever made up.
+//
+// Systems run one after the other (the others stopped), each image written once in full before
+// its jobs so reads hit data, a sync(1) before every job. Caching differs by design and is printed:
+// Trivet's bricks and qsd (cache.direct=off) go through the page cache, fio's nbd engine sends no
+// FLUSH; gluster's virt group (strict-o-direct) and the local file (--direct=1) bypass it.
+//
+// Environment: BENCH_RUNTIME_S (per job, default 8), BENCH_RAMP_S (default 1), BENCH_IMAGE_MIB
+// (default 1024), BENCH_SYSTEMS (default "trivet,gluster,ceiling,local"), BENCH_DIR.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fillArgs, measure, runFio, storageJobs, type FioFigures, type FioTarget, type JobKey } from "./fio.ts";
+import { startGluster } from "./gluster.ts";
+import { startTrivetTarget } from "./storage-trivet.ts";
+
+const systemKeys = ["trivet", "gluster", "ceiling", "local"] as const;
+type SystemKey = (typeof systemKeys)[number];
+const fillTimeoutMs = 600_000;
+const syncTimeoutMs = 120_000;
+const qsdStartTimeoutMs = 30_000;
+const qsdPollMs = 50;
+const mib = 1024 * 1024;
+const glusterBrickHosts = ["127.0.0.21", "127.0.0.22", "127.0.0.23"];
+const reasonCharsMax = 800;
+const targets: Partial<Record<JobKey, number>> = { randwrite: 3, randread: 2, seqwrite: 1.5 };
+
+interface Started {
+  target: FioTarget;
+  cache: string;
+  notes: string[];
+  stop(): Promise<void>;
+}
+
+type Figures = Record<JobKey, FioFigures>;
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const n = raw === undefined || raw === "" ? fallback : Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`reading ${name}: "${raw}" is not a positive integer`);
+  return n;
+}
+
+function nbdTarget(name: string, uri: string): FioTarget {
+  return { name, engineArgs: ["--ioengine=nbd", `--uri=${uri}`], direct: false };
+}
+
+async function startTrivet(): Promise<Started> {
+  const t = await startTrivetTarget();
+  return { target: nbdTarget("trivet", t.uri), cache: "page cache (buffered bricks)", notes: [], stop: t.stop };
+}
+
+async function startGlusterSystem(dir: string): Promise<Started> {
+  const g = await startGluster({ dir: join(dir, "gluster"), volume: "trivetbench", brickHosts: glusterBrickHosts });
+  const notes = g.droppedOptions.map((d) => `gluster: virt option ${d.option} dropped: ${d.reason}`);
+  // gfapi is synchronous (fio caps its queue depth at 1); gfapi_async is the same library with queueing.
+  const engineArgs = ["--ioengine=gfapi_async", `--volume=${g.volume}`, `--brick=${g.host}`, "--filename=bench.img"];
+  return { target: { name: "gluster", engineArgs, direct: true }, cache: "O_DIRECT (virt group: strict-o-direct)", notes, stop: g.stop };
+}
+
+async function startCeiling(dir: string, sizeBytes: number): Promise<Started> {
+  const file = join(dir, "ceiling.raw");
+  const socketPath = join(dir, "qsd.sock");
+  const pidFile = join(dir, "qsd.pid");
+  await writeFile(file, "");
+  await truncate(file, sizeBytes);
+  const child: ChildProcess = spawn("qemu-storage-daemon", [
+    "--blockdev", `driver=file,node-name=file0,filename=${file},cache.direct=off`,
+    "--nbd-server", `addr.type=unix,addr.path=${socketPath}`,
+    "--export", "type=nbd,id=exp0,node-name=file0,name=disk,writable=on",
+    "--pidfile", pidFile,
+  ], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await gone;
+    }
+  };
+  const deadline = Date.now() + qsdStartTimeoutMs;
+  while (!(await readFile(pidFile, "utf8").then(() => true, () => false))) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      await stop();
+      throw new Error(`starting qemu-storage-daemon on ${socketPath}: not ready after ${qsdStartTimeoutMs} ms: ${stderr.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, qsdPollMs));
+  }
+  return { target: nbdTarget("ceiling", `nbd+unix:///disk?socket=${socketPath}`), cache: "page cache (qsd cache.direct=off)", notes: [], stop };
+}
+
+async function startLocal(dir: string, sizeBytes: number): Promise<Started> {
+  const file = join(dir, "local.raw");
+  await writeFile(file, "");
+  await truncate(file, sizeBytes);
+  return { target: { name: "local", engineArgs: ["--ioengine=libaio", `--filename=${file}`], direct: true }, cache: "O_DIRECT (--direct=1)", notes: [], stop: async () => undefined };
+}
+
+function syncAll(): Promise<void> {
+  return new Promise((resolve) => execFile("sync", [], { timeout: syncTimeoutMs }, () => resolve()));
+}
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Fills the image, then runs every job once; the system is stopped whatever happens. */
+async function benchSystem(key: SystemKey, s: Started, runtimeS: number, rampS: number, sizeBytes: number): Promise<Figures> {
+  try {
+    for (const n of s.notes) log(n);
+    log(`${key}: writing the ${sizeBytes / mib} MiB image once (${s.cache})`);
+    await runFio(fillArgs(s.target, sizeBytes), fillTimeoutMs);
+    const out: Partial<Figures> = {};
+    for (const job of storageJobs) {
+      await syncAll();
+      const f = await measure(s.target, job, { runtimeS, rampS, sizeBytes });
+      log(`${key.padEnd(8)} ${job.label.padEnd(22)} ${f.iops.toFixed(0).padStart(8)} IOPS ${f.mbPerS.toFixed(1).padStart(8)} MB/s  p50 ${f.latP50Us.toFixed(0)} µs  p99 ${f.latP99Us.toFixed(0)} µs`);
+      out[job.key] = f;
+    }
+    return out as Figures;
+  } finally {
+    await s.stop();
+  }
+}
+
+function starter(key: SystemKey, dir: string, sizeBytes: number): () => Promise<Started> {
+  switch (key) {
+    case "trivet": return startTrivet;
+    case "gluster": return () => startGlusterSystem(dir);
+    case "ceiling": return () => startCeiling(dir, sizeBytes);
+    case "local": return () => startLocal(dir, sizeBytes);
+  }
+}
+
+function selectedSystems(): SystemKey[] {
+  const raw = process.env.BENCH_SYSTEMS ?? systemKeys.join(",");
+  const keys = raw.split(",").map((k) => k.trim()).filter(Boolean);
+  for (const k of keys) if (!(systemKeys as readonly string[]).includes(k)) throw new Error(`reading BENCH_SYSTEMS: unknown system "${k}" (known: ${systemKeys.join(", ")})`);
+  return keys as SystemKey[];
+}
+
+/** Keeps the start (what was being done) and the end (usually the cause) of a long reason. */
+function shorten(text: string): string {
+  return text.length <= reasonCharsMax ? text : `${text.slice(0, reasonCharsMax / 4)} … ${text.slice(-(reasonCharsMax * 3) / 4)}`;
+}
+
+function ratios(a: Figures | null, b: Figures | null): Record<JobKey, number | null> {
+  const out: Partial<Record<JobKey, number | null>> = {};
+  for (const job of storageJobs) out[job.key] = a === null || b === null ? null : Math.round((a[job.key].iops / b[job.key].iops) * 100) / 100;
+  return out as Record<JobKey, number | null>;
+}
+
+function printTable(results: Record<SystemKey, Figures | null>, reasons: Partial<Record<SystemKey, string>>, meta: Record<string, unknown>): void {
+  const widths = [9, 24, 10, 10, 10, 10];
+  const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" ");
+  log(`\n${line(["system", "job", "IOPS", "MB/s", "p50 µs", "p99 µs"])}`);
+  for (const key of systemKeys) {
+    const r = results[key];
+    if (r === null) {
+      log(line([key, `not available (${reasons[key] ?? "not selected"})`]));
+      continue;
+    }
+    for (const job of storageJobs) {
+      const f = r[job.key];
+      log(line([key, job.label, f.iops.toFixed(0), f.mbPerS.toFixed(1), f.latP50Us.toFixed(0), f.latP99Us.toFixed(0)]));
+    }
+  }
+  const vsGluster = ratios(results.trivet, results.gluster);
+  const vsCeiling = ratios(results.trivet, results.ceiling);
+  log("\nratio (IOPS)            trivet/gluster  target        trivet/ceiling");
+  for (const job of storageJobs) {
+    const t = targets[job.key];
+    const fmt = (v: number | null): string => (v === null ? "null" : v.toFixed(2));
+    const v = vsGluster[job.key];
+    const verdict = t === undefined || v === null ? "" : v >= t ? " met" : " MISSED";
+    log(`${job.label.padEnd(24)}${fmt(v).padStart(14)}  ${((t === undefined ? "-" : `>=${t}`) + verdict).padEnd(12)}${fmt(vsCeiling[job.key]).padStart(14)}`);
+  }
+  log(JSON.stringify({ bench: "storage", ratios_vs_gluster: vsGluster, ratios_vs_ceiling: vsCeiling, raw: { ...results, unavailable: reasons, meta } }));
+}
+
+async function main(): Promise<void> {
+  const runtimeS = envInt("BENCH_RUNTIME_S", 8);
+  const rampS = envInt("BENCH_RAMP_S", 1);
+  const sizeBytes = envInt("BENCH_IMAGE_MIB", 1024) * mib;
+  const selected = selectedSystems();
+  const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), "trivet-bench-storage-"));
+  const results: Record<SystemKey, Figures | null> = { trivet: null, gluster: null, ceiling: null, local: null };
+  const reasons: Partial<Record<SystemKey, string>> = {};
+  const loadBefore = loadavg()[0] ?? 0;
+  log(`storage bench in ${dir}: ${runtimeS} s per job after ${rampS} s ramp, ${sizeBytes / mib} MiB images; load average ${loadBefore.toFixed(2)} (shared machine: figures taken under load)`);
+  // Ctrl-C must not leave glusterd's bricks or a Trivet cluster running: stop the current system first.
+  let current: Started | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log(`${sig}: stopping the system under test`);
+    void (current?.stop() ?? Promise.resolve()).finally(() => rm(dir, { recursive: true, force: true })).finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    for (const key of systemKeys) {
+      if (!selected.includes(key)) continue;
+      let started: Started | undefined;
+      try {
+        started = await starter(key, dir, sizeBytes)();
+        current = started;
+        results[key] = await benchSystem(key, started, runtimeS, rampS, sizeBytes);
+      } catch (err) {
+        const why = shorten((err instanceof Error ? err.message : String(err)).replace(/\s+/g, " "));
+        reasons[key] = started === undefined ? why : `failed during the run: ${why}`;
+        log(`${key}: not available (${reasons[key]})`);
+      }
+      current = undefined;
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const loadAfter = loadavg()[0] ?? 0;
+  printTable(results, reasons, { runtimeS, rampS, imageMiB: sizeBytes / mib, loadavg1m: [loadBefore, loadAfter].map((l) => Math.round(l * 100) / 100) });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench storage: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
