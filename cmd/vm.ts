@@ -3,6 +3,8 @@
 import { VmDesiredState, VmService, type Vm } from "../core/api/gen/trivet/v1/vm_pb.ts";
 import { UsageError, type Command } from "./commands.ts";
 import { apiCommand, printResult } from "./client-config.ts";
+import { anyDeviceFlag, createDeviceConfig, deviceFlags, deviceUsage, updateDeviceFields, vlanOf } from "./vm-devices.ts";
+import { formatCpu, formatMemory, formatUptime } from "./vm-format.ts";
 
 const desiredNames: Record<number, string> = { [VmDesiredState.RUNNING]: "running", [VmDesiredState.STOPPED]: "stopped", [VmDesiredState.PAUSED]: "paused" };
 
@@ -20,7 +22,7 @@ function posInt(flag: string, v: unknown): number {
 function row(v: Vm): Record<string, string | number> {
   return {
     name: v.name, node: v.nodeName, desired: desiredNames[v.desiredState] ?? "?", state: v.status?.state || "-",
-    pid: Number(v.status?.pid ?? 0n) || "-", vcpus: v.vcpus, memory_mib: Number(v.memoryMib),
+    pid: Number(v.status?.pid ?? 0n) || "-", vcpus: v.vcpus, memory_mib: Number(v.memoryMib), "cpu%": formatCpu(v.status), mem: formatMemory(v.status),
   };
 }
 
@@ -34,16 +36,17 @@ function actionCommand(verb: "start" | "stop" | "shutdown" | "pause" | "resume" 
 
 export const vmCommands: Command[] = [
   apiCommand(["vm", "create"], "create a VM (placed on the least-loaded node that fits)",
-    "NAME --vcpus N --memory MiB [--kernel PATH --initrd PATH --append STR] [--disk SIZE_MiB] [--mac MAC] [--machine TYPE] [--start]", {
+    `NAME --vcpus N --memory MiB [--kernel PATH --initrd PATH --append STR] [--disk SIZE_MiB] [--mac MAC] [--machine TYPE] ${deviceUsage} [--start]`, {
       vcpus: { type: "string", required: true }, memory: { type: "string", required: true }, kernel: { type: "string" }, initrd: { type: "string" },
-      append: { type: "string" }, disk: { type: "string" }, mac: { type: "string" }, machine: { type: "string" }, start: { type: "boolean" },
+      append: { type: "string" }, disk: { type: "string" }, mac: { type: "string" }, machine: { type: "string" }, start: { type: "boolean" }, ...deviceFlags,
     }, async (c, f, p, ctx, mode) => {
       if ((f.initrd !== undefined || f.append !== undefined) && f.kernel === undefined) throw new UsageError("--initrd and --append need --kernel");
       const config = {
         vcpus: posInt("vcpus", f.vcpus), memoryMib: BigInt(posInt("memory", f.memory)), machineType: String(f.machine ?? ""),
         disks: f.disk === undefined ? [] : [{ sizeMib: BigInt(posInt("disk", f.disk)), format: "raw" }],
-        nics: [{ mac: String(f.mac ?? "") }],
+        nics: [{ mac: String(f.mac ?? ""), bridge: String(f.bridge ?? ""), vlan: vlanOf(f, String(f.bridge ?? "")) }],
         kernelBoot: f.kernel === undefined ? undefined : { kernelPath: String(f.kernel), initrdPath: String(f.initrd ?? ""), append: String(f.append ?? "") },
+        ...(await createDeviceConfig(f)),
       };
       const r = await c.call(VmService, "createVm", { name: one(p), config, start: f.start === true });
       if (mode === "json") printResult(ctx.stdout, "json", r, []);
@@ -57,15 +60,20 @@ export const vmCommands: Command[] = [
     const r = await c.call(VmService, "getVm", { name: one(p) });
     const v = r.vm!;
     printResult(ctx.stdout, mode, r, [{
-      ...row(v), id: v.id, machine: v.machineType, macs: v.nics.map((n) => n.mac).join(" "), error: v.status?.error || "-",
+      ...row(v), uptime: formatUptime(v.status), id: v.id, machine: v.machineType, macs: v.nics.map((n) => n.mac).join(" "), error: v.status?.error || "-",
       description: v.description || "-", pending_restart: v.pendingFields.join(",") || "-", last_action: v.status?.lastAction || "-",
+      nics: v.nics.map((n) => `${n.bridge || "user"}${n.vlan ? `.${n.vlan}` : ""}`).join(" ") || "-", firmware: v.firmware || "seabios",
+      display: v.display || "none", cdrom: v.cdromPath || "-", boot: v.bootOrder.join(",") || "-", cloud_init: v.cloudInitUser || "-",
     }]);
   }),
-  apiCommand(["vm", "update"], "change a VM's vCPUs, memory or description (vCPUs and memory apply at its next start)",
-    "NAME [--vcpus N] [--memory MiB] [--description TEXT]", { vcpus: { type: "string" }, memory: { type: "string" }, description: { type: "string" } },
+  apiCommand(["vm", "update"], "change a VM's vCPUs, memory, devices or description (all but the description apply at its next start)",
+    `NAME [--vcpus N] [--memory MiB] [--description TEXT] ${deviceUsage.replace(" [--firmware seabios|ovmf]", "")}`,
+    { vcpus: { type: "string" }, memory: { type: "string" }, description: { type: "string" }, ...deviceFlags },
     async (c, f, p, ctx, mode) => {
-      if (f.vcpus === undefined && f.memory === undefined && f.description === undefined) throw new UsageError("give at least one of --vcpus, --memory, --description");
+      if (f.vcpus === undefined && f.memory === undefined && f.description === undefined && !anyDeviceFlag(f)) throw new UsageError("give at least one of --vcpus, --memory, --description or a device flag");
+      const current = anyDeviceFlag(f) ? (await c.call(VmService, "getVm", { name: one(p) })).vm?.nics ?? [] : [];
       const r = await c.call(VmService, "updateVm", {
+        ...(await updateDeviceFields(f, current)),
         name: one(p), vcpus: f.vcpus === undefined ? undefined : posInt("vcpus", f.vcpus), memoryMib: f.memory === undefined ? undefined : BigInt(posInt("memory", f.memory)),
         description: f.description === undefined ? undefined : String(f.description),
       });

@@ -38,7 +38,8 @@ describe("specFromRecord", () => {
     description: "", specIndex: 7, pendingFields: [], action: null, actionIndex: 0,
     spec: {
       vcpus: 2, memoryMiB: 512, machineType: "pc-i440fx-7.2", cpuModel: "qemu64", firmware: "seabios", accelerator: "auto",
-      disks: [{ id: "disk0", sizeMiB: 64, format: "qcow2" }], nics: [{ id: "net0", mac: "52:54:00:00:00:50" }], kernelBoot: null,
+      disks: [{ id: "disk0", sizeMiB: 64, format: "qcow2" }], nics: [{ id: "net0", mac: "52:54:00:00:00:50", bridge: "", vlan: null }], kernelBoot: null,
+      cdrom: null, cloudInit: null, display: "none", bootOrder: ["disk", "cdrom"],
     },
   };
 

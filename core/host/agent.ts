@@ -8,18 +8,27 @@ import { mkdir, open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../raft/types.ts";
 import type { Replica } from "../state/replica.ts";
-import type { PowerAction, VmDiskRecord, VmRecord, VmStatusRecord } from "../vm/vm-model.ts";
+import type { PowerAction, VmRecord, VmStatusRecord } from "../vm/vm-model.ts";
 import { keptDiskVmIds, listVms, listVmStatus } from "../vm/vm-module.ts";
 import { gatherHostFacts, runBounded } from "./facts.ts";
 import { checkKvm, hostKvmProbeDeps } from "./kvm-probe.ts";
+import { hostNetRunner, listBridges, type NetRunner } from "./net/bridge.ts";
+import { planTaps } from "./net/tap.ts";
 import { gatherQemuHostFacts } from "./qemu/host-facts.ts";
 import { attachVm, startVm } from "./qemu/runtime.ts";
 import type { QemuRuntime, VmRunState } from "./qemu/runtime.ts";
-import type { QemuHostFacts, VmSpec } from "./qemu/spec.ts";
+import type { QemuHostFacts } from "./qemu/spec.ts";
+import { pathIsoResolver, possibleTapNames, prepareVmDevices, releaseTaps, type IsoResolver } from "./vm-prepare.ts";
+import { diskPath, specFromRecord, vmPaths } from "./vm-spec.ts";
+
+export { diskPath, specFromRecord, vmPaths, type VmPaths } from "./vm-spec.ts";
+import type { GuestProcess } from "./vm-stats.ts";
 
 export const agentTickMs = 250;
 /** How often the applied index is compared; on a change, a cheap fingerprint of this node's VM rows decides whether to tick now. */
 export const changeCheckMs = 10;
+/** How often the node's bridges are listed again, so a bridge an admin adds is offered without a restart. */
+export const bridgesRefreshMs = 30_000;
 /** After a failed gathering of host facts, the next try. */
 export const factsRetryMs = 5000;
 /** On stop, how long operations under way (a start, an ACPI shutdown) may take to settle. */
@@ -61,43 +70,9 @@ export function reportedState(rt: QemuRuntime | undefined, startError: string | 
   return rt.state;
 }
 
+const vmIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 const vmFingerprintSql = "SELECT count(*) AS n, coalesce(sum(desired_index), 0) AS d, coalesce(sum(spec_index), 0) AS s, coalesce(sum(action_index), 0) AS a FROM vms WHERE node_id = ?";
-
-export interface VmPaths {
-  runDir: string;
-  imagesDir: string;
-}
-
-export function vmPaths(dataDir: string, vmId: string): VmPaths {
-  return { runDir: join(dataDir, "run", vmId), imagesDir: join(dataDir, "images", vmId) };
-}
-
-export function diskPath(paths: VmPaths, disk: VmDiskRecord): string {
-  return join(paths.imagesDir, `${disk.id}.${disk.format}`);
-}
-
-/** The QEMU spec of a VM record on this node (pure); sockets are short names in the run dir. */
-export function specFromRecord(vm: VmRecord, paths: VmPaths, facts: Pick<QemuHostFacts, "accelerators">): VmSpec {
-  const s = vm.spec;
-  const accelerator = s.accelerator === "auto" ? (facts.accelerators.includes("kvm") ? "kvm" : "tcg") : s.accelerator;
-  return {
-    name: vm.name, uuid: vm.id, vcpus: s.vcpus, memoryMiB: s.memoryMiB, machineType: s.machineType, cpuModel: s.cpuModel,
-    firmware: { kind: "seabios" }, accelerator,
-    disks: s.disks.map((d, i) => ({
-      id: d.id, bus: "virtio-blk" as const, source: { kind: "file" as const, path: diskPath(paths, d), format: d.format },
-      // writeback, not none: O_DIRECT is refused by tmpfs and some overlay file systems.
-      cache: "writeback" as const, readonly: false, bootIndex: i === 0 && s.kernelBoot === null ? 1 : null, serial: d.id,
-    })),
-    cdrom: null,
-    nics: s.nics.map((n) => ({ id: n.id, model: "virtio-net" as const, mac: n.mac, backend: { kind: "user" as const }, bootIndex: null })),
-    serial: { socketPath: join(paths.runDir, "serial.sock") },
-    graphics: { kind: "none" },
-    cloudInitIsoPath: null,
-    kernelBoot: s.kernelBoot,
-    qmpSocketPath: join(paths.runDir, "qmp.sock"),
-    pidFile: join(paths.runDir, "qemu.pid"),
-  };
-}
 
 export interface HostAgentOptions {
   replica: Replica;
@@ -107,6 +82,10 @@ export interface HostAgentOptions {
   qemuBinary?: string;
   tickMs?: number;
   nowMs?: () => number;
+  /** Maps a VM's CD-ROM reference to an ISO path on this node (default: the reference is the path). */
+  resolveIso?: IsoResolver;
+  /** Runs iproute2 for taps and bridges (default: the real `ip`/`bridge`). */
+  netRunner?: NetRunner;
 }
 
 interface Held {
@@ -121,6 +100,8 @@ interface Held {
   actionIndex: number;
   lastAction: string | null;
   lastActionAtMs: number | null;
+  /** Taps made for the QEMU (or found with a re-attached one), removed once it has exited. */
+  taps: string[];
 }
 
 /** What a reboot or reset request comes to: no guest agent channel yet to ask the guest for a reboot, so both reset. */
@@ -132,6 +113,7 @@ export class HostAgent {
   private facts: QemuHostFacts | undefined;
   private gathered: AgentFacts | undefined;
   private factsTriedAtMs = -Infinity;
+  private bridgesListedAtMs = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private changeTimer: NodeJS.Timeout | undefined;
   private seenAppliedIndex = -1;
@@ -143,7 +125,11 @@ export class HostAgent {
   private readonly ops = new Set<Promise<void>>();
   private readonly reported = new Map<string, string>();
 
-  constructor(private readonly opts: HostAgentOptions) {}
+  private readonly net: NetRunner;
+
+  constructor(private readonly opts: HostAgentOptions) {
+    this.net = opts.netRunner ?? hostNetRunner();
+  }
 
   private now(): number {
     return (this.opts.nowMs ?? Date.now)();
@@ -197,14 +183,35 @@ export class HostAgent {
 
   private async tick(): Promise<void> {
     if (!this.facts && !(await this.gatherFacts())) return;
+    await this.refreshBridges();
     const { vms, status, kept } = this.opts.replica.stateMachine.read((db) => ({ vms: listVms(db, this.opts.nodeId), status: listVmStatus(db), kept: keptDiskVmIds(db, this.opts.nodeId) })).value;
     const ids = new Set(vms.map((v) => v.id));
     await this.cleanUpRemoved(ids, kept);
     for (const vm of vms) {
       const h = await this.heldFor(vm, status.get(vm.id));
+      if (!h.busy && h.rt?.exit && h.taps.length > 0) await this.releaseTapsOf(vm.name, h);
       if (!h.busy) this.act(vm, h);
       await this.report(vm, h);
     }
+  }
+
+  /** Re-reports the node's bridges when they changed (an admin added one), at most every bridgesRefreshMs. */
+  private async refreshBridges(): Promise<void> {
+    if (!this.gathered || this.now() - this.bridgesListedAtMs < bridgesRefreshMs) return;
+    this.bridgesListedAtMs = this.now();
+    const bridges = await listBridges(this.net).catch(() => null);
+    if (bridges === null || JSON.stringify(bridges) === JSON.stringify(this.gathered.report.bridges)) return;
+    const report = { ...this.gathered.report, bridges };
+    const r = await this.opts.replica.execute({ type: "ext", name: "vm.report_host", payload: report }).catch((err: unknown) => ({ ok: false as const, message: (err as Error).message }));
+    if (!r.ok) return;
+    this.gathered.report = report;
+    this.opts.logger.info("host agent: bridges reported", { bridges });
+  }
+
+  private async releaseTapsOf(vmName: string, h: Pick<Held, "taps">): Promise<void> {
+    const errors = await releaseTaps(this.net, h.taps);
+    if (errors.length > 0) this.opts.logger.warn("host agent: removing taps failed", { vm: vmName, errors });
+    h.taps = [];
   }
 
   /** Gathers this host's facts once (retried after factsRetryMs), then reports them until the report is committed. */
@@ -213,7 +220,7 @@ export class HostAgent {
       if (this.now() - this.factsTriedAtMs < factsRetryMs) return false;
       this.factsTriedAtMs = this.now();
       try {
-        this.gathered = await gatherAgentFacts(this.opts.nodeId, this.opts.qemuBinary, join(this.opts.dataDir, "images"));
+        this.gathered = await gatherAgentFacts(this.opts.nodeId, this.opts.qemuBinary, join(this.opts.dataDir, "images"), this.net, this.opts.logger);
       } catch (err) {
         this.opts.logger.warn("host agent: gathering host facts failed; retrying", { error: (err as Error).message, retryMs: factsRetryMs });
         return false;
@@ -225,6 +232,7 @@ export class HostAgent {
       return false;
     }
     this.facts = this.gathered.facts;
+    this.bridgesListedAtMs = this.now();
     this.opts.logger.info("host agent: host facts reported", { qemu: this.facts.qemuVersion, accelerators: this.facts.accelerators, kvm: this.gathered.kvmReason });
     return true;
   }
@@ -235,7 +243,7 @@ export class HostAgent {
     if (h) return h;
     h = {
       startedAtMs: null, startError: null, busy: false, actedIndex: status?.actedIndex ?? 0, specIndex: status?.specIndex ?? 0,
-      actionIndex: status?.actionIndex ?? 0, lastAction: status?.lastAction ?? null, lastActionAtMs: status?.lastActionAtMs ?? null,
+      actionIndex: status?.actionIndex ?? 0, lastAction: status?.lastAction ?? null, lastActionAtMs: status?.lastActionAtMs ?? null, taps: [],
     };
     this.held.set(vm.id, h);
     const { runDir } = vmPaths(this.opts.dataDir, vm.id);
@@ -244,6 +252,7 @@ export class HostAgent {
         h.rt = await attachVm({ runDir, qemuBinary: this.opts.qemuBinary, log: (e) => this.opts.logger.info("qemu", e) });
         const st = await h.rt.status();
         h.startedAtMs = st.uptimeMs === null ? null : this.now() - st.uptimeMs;
+        h.taps = [...planTaps(vm.id, vm.spec.nics).values()].map((t) => t.name);
         this.watch(h.rt);
         this.opts.logger.info("host agent: re-attached", { vm: vm.name, pid: h.rt.pid });
       } catch (err) {
@@ -251,6 +260,15 @@ export class HostAgent {
       }
     }
     return h;
+  }
+
+  /** The QEMU processes this agent holds and their guests' memory, for the stats sampler (vm-stats.ts). */
+  runningGuests(): GuestProcess[] {
+    const vms = this.opts.replica.stateMachine.read((db) => listVms(db, this.opts.nodeId)).value;
+    return vms.flatMap((vm) => {
+      const rt = this.held.get(vm.id)?.rt;
+      return rt && rt.exit === null ? [{ vmId: vm.id, pid: rt.pid, guestMemoryMiB: vm.spec.memoryMiB }] : [];
+    });
   }
 
   private watch(rt: QemuRuntime): void {
@@ -294,7 +312,7 @@ export class HostAgent {
     switch (action) {
       case "start":
       case "start-paused":
-        h.rt = await this.startQemu(vm);
+        h.rt = await this.startQemu(vm, h);
         h.startedAtMs = this.now();
         this.watch(h.rt);
         if (action === "start-paused") await h.rt.pause();
@@ -316,12 +334,21 @@ export class HostAgent {
     }
   }
 
-  private async startQemu(vm: VmRecord): Promise<QemuRuntime> {
+  /** Sets up the VM's devices on the node, then QEMU; taps made for a QEMU that did not start are removed. */
+  private async startQemu(vm: VmRecord, h: Held): Promise<QemuRuntime> {
     const paths = vmPaths(this.opts.dataDir, vm.id);
     await mkdir(paths.imagesDir, { recursive: true, mode: 0o750 });
-    const spec = specFromRecord(vm, paths, this.facts!);
-    for (const d of vm.spec.disks) await ensureDiskImage(diskPath(paths, d), d.format, d.sizeMiB);
-    return startVm(spec, this.facts!, { runDir: paths.runDir, qemuBinary: this.opts.qemuBinary, log: (e) => this.opts.logger.info("qemu", e) });
+    if (h.taps.length > 0) await this.releaseTapsOf(vm.name, h);
+    const { resolved, taps } = await prepareVmDevices(vm, paths, { net: this.net, resolveIso: this.opts.resolveIso ?? pathIsoResolver, ovmfCodePath: this.facts!.ovmfCodePath });
+    h.taps = taps;
+    try {
+      const spec = specFromRecord(vm, paths, this.facts!, resolved);
+      for (const d of vm.spec.disks) await ensureDiskImage(diskPath(paths, d), d.format, d.sizeMiB);
+      return await startVm(spec, this.facts!, { runDir: paths.runDir, qemuBinary: this.opts.qemuBinary, log: (e) => this.opts.logger.info("qemu", e) });
+    } catch (err) {
+      await this.releaseTapsOf(vm.name, h);
+      throw err;
+    }
   }
 
   private async report(vm: VmRecord, h: Held): Promise<void> {
@@ -342,7 +369,8 @@ export class HostAgent {
   /** VMs deleted (or moved away): stop what still runs, remove run dir and images (unless deleted keeping its disks). */
   private async cleanUpRemoved(ids: ReadonlySet<string>, kept: ReadonlySet<string>): Promise<void> {
     const runRoot = join(this.opts.dataDir, "run");
-    const dirs = await readdir(runRoot).catch(() => [] as string[]);
+    // Only VM run directories: other files of the node (such as a storage socket) may share run/.
+    const dirs = (await readdir(runRoot).catch(() => [] as string[])).filter((d) => vmIdPattern.test(d));
     for (const id of new Set([...this.held.keys(), ...dirs])) {
       if (ids.has(id)) continue;
       const h = this.held.get(id);
@@ -351,6 +379,8 @@ export class HostAgent {
       if (!rt && dirs.includes(id)) rt = await attachVm({ runDir: join(runRoot, id), qemuBinary: this.opts.qemuBinary }).catch(() => undefined);
       if (rt && rt.exit === null) await rt.forceStop();
       rt?.detach();
+      // Without a record the NICs are unknown: try every tap name the VM could have had.
+      if (h === undefined || h.taps.length > 0) await this.releaseTapsOf(id, { taps: h?.taps.length ? h.taps : possibleTapNames(id) });
       const paths = vmPaths(this.opts.dataDir, id);
       await rm(paths.runDir, { recursive: true, force: true });
       if (!kept.has(id)) await rm(paths.imagesDir, { recursive: true, force: true });
@@ -364,16 +394,21 @@ export class HostAgent {
 interface AgentFacts {
   facts: QemuHostFacts;
   kvmReason: string;
-  report: { nodeId: number; memoryMiB: number; cpus: number; machineTypes: string[]; accelerators: string[]; imagesRoot: string };
+  report: { nodeId: number; memoryMiB: number; cpus: number; machineTypes: string[]; accelerators: string[]; imagesRoot: string; bridges: string[] };
 }
 
 /** QEMU facts with the accelerator from the (cached) KVM probe, and the capacity report of this node. */
-async function gatherAgentFacts(nodeId: number, qemuBinary: string | undefined, imagesRoot: string): Promise<AgentFacts> {
+async function gatherAgentFacts(nodeId: number, qemuBinary: string | undefined, imagesRoot: string, net: NetRunner, logger: Logger): Promise<AgentFacts> {
   const host = await gatherHostFacts();
   const qemu = host.qemu.find((q) => q.name === "qemu-system-x86_64");
   const kvm = await checkKvm(hostKvmProbeDeps({ kernelRelease: host.kernel.release }), { qemuPath: qemu?.path ?? null, qemuVersion: qemu?.version ?? null, kernelRelease: host.kernel.release });
   const facts = await gatherQemuHostFacts({ kvmUsable: kvm.usable, qemuBinary });
-  const report = { nodeId, memoryMiB: Math.floor(host.memory.totalBytes / mib), cpus: host.cpu.count, machineTypes: facts.machineTypes, accelerators: facts.accelerators, imagesRoot };
+  // A node whose bridges cannot be listed still runs user-mode NICs; it just offers no bridge.
+  const bridges = await listBridges(net).catch((err: unknown) => {
+    logger.warn("host agent: listing bridges failed; reporting none", { error: (err as Error).message });
+    return [];
+  });
+  const report = { nodeId, memoryMiB: Math.floor(host.memory.totalBytes / mib), cpus: host.cpu.count, machineTypes: facts.machineTypes, accelerators: facts.accelerators, imagesRoot, bridges };
   return { facts, kvmReason: kvm.reason, report };
 }
 

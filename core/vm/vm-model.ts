@@ -1,6 +1,13 @@
 // The VM record as the replicated state keeps it (the spec a user asked for, with what the
 // cluster pinned at creation: machine type, MACs, node) and the pure checks of its fields. The
 // host agent turns a record plus node-local paths into the QEMU VmSpec of core/host/qemu.
+// Records written before a field existed are read through normalizeSpecRecord (its default).
+import { checkBootOrder, checkBridge, checkCdrom, checkCloudInit, checkDisplay, checkFirmware, checkVlan, defaultBootOrder } from "./vm-devices.ts";
+import type { BootDevice, VmCdromRecord, VmCloudInitRecord, VmDisplay, VmFirmware, VmNicInput, VmNicRecord } from "./vm-devices.ts";
+import { absPath, fail, int, obj, str } from "./vm-fields.ts";
+
+export { VmFieldError } from "./vm-fields.ts";
+export type { BootDevice, VmCdromRecord, VmCloudInitRecord, VmDisplay, VmFirmware, VmNicInput, VmNicRecord } from "./vm-devices.ts";
 
 export const vmVcpusMax = 64;
 export const vmMemoryMiBMin = 16;
@@ -25,17 +32,12 @@ export type VmAccelerator = "auto" | "kvm" | "tcg";
 /** One-shot power actions on a running VM (not a desired state: each request acts once). */
 export type PowerAction = "reboot" | "reset";
 /** Spec fields that a running QEMU cannot take on: they apply at the next start. */
-export type RestartField = "vcpus" | "memory_mib";
+export type RestartField = "vcpus" | "memory_mib" | "nics" | "cdrom" | "cloud_init" | "display" | "boot_order";
 
 export interface VmDiskRecord {
   id: string;
   sizeMiB: number;
   format: "raw" | "qcow2";
-}
-
-export interface VmNicRecord {
-  id: string;
-  mac: string;
 }
 
 export interface VmKernelBootRecord {
@@ -49,11 +51,16 @@ export interface VmSpecRecord {
   memoryMiB: number;
   machineType: string;
   cpuModel: string;
-  firmware: "seabios";
+  firmware: VmFirmware;
   accelerator: VmAccelerator;
   disks: VmDiskRecord[];
   nics: VmNicRecord[];
   kernelBoot: VmKernelBootRecord | null;
+  cdrom: VmCdromRecord | null;
+  cloudInit: VmCloudInitRecord | null;
+  display: VmDisplay;
+  /** Boot devices in order; the agent numbers the ones the VM has 1, 2, 3 (QEMU bootindex). */
+  bootOrder: BootDevice[];
 }
 
 export interface VmRecord {
@@ -106,43 +113,8 @@ export interface VmHostRecord {
   reportedAtMs: number;
   /** Where the node keeps disk images (<imagesRoot>/<vm id>/<disk>.<format>); "" before it said. */
   imagesRoot: string;
-}
-
-/** A field that is wrong: `field` is its path in the VM spec, e.g. "nics[0].mac". */
-export class VmFieldError extends Error {
-  readonly code = "vm_invalid";
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`VM field "${field}": ${reason}`);
-    this.name = "VmFieldError";
-  }
-}
-
-function fail(field: string, reason: string): never {
-  throw new VmFieldError(field, reason);
-}
-
-function obj(field: string, v: unknown): Record<string, unknown> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) fail(field, "must be an object");
-  return v as Record<string, unknown>;
-}
-
-function int(field: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) fail(field, `must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
-  return v;
-}
-
-function str(field: string, v: unknown, maxChars: number): string {
-  if (typeof v !== "string" || v.length > maxChars || /[\n\0]/.test(v)) fail(field, `must be a single-line string of at most ${maxChars} characters`);
-  return v;
-}
-
-function absPath(field: string, v: unknown): string {
-  const s = str(field, v, 1024);
-  if (!s.startsWith("/")) fail(field, `must be an absolute path (got ${JSON.stringify(s)})`);
-  return s;
+  /** Linux bridges the node has (NICs may join only these). */
+  bridges: string[];
 }
 
 export function checkDescription(v: unknown): string {
@@ -183,13 +155,17 @@ function disks(v: unknown): VmDiskRecord[] {
   });
 }
 
-/** NICs as given: a MAC, or null for one the apply allocates. */
-function nics(v: unknown): Array<{ id: string; mac: string | null }> {
+/** NICs as given: a MAC, or null for one the apply allocates; a bridge ("" user-mode) and VLAN. */
+export function checkNics(v: unknown): VmNicInput[] {
   if (v === undefined) return [];
   if (!Array.isArray(v) || v.length > vmNicsMax) fail("nics", `must be a list of at most ${vmNicsMax} NICs`);
   return v.map((n, i) => {
     const o = obj(`nics[${i}]`, n);
-    return { id: `net${i}`, mac: o.mac === undefined || o.mac === null || o.mac === "" ? null : checkMac(`nics[${i}].mac`, o.mac) };
+    const bridge = checkBridge(`nics[${i}].bridge`, o.bridge);
+    return {
+      id: `net${i}`, mac: o.mac === undefined || o.mac === null || o.mac === "" ? null : checkMac(`nics[${i}].mac`, o.mac),
+      bridge, vlan: checkVlan(`nics[${i}].vlan`, o.vlan, bridge),
+    };
   });
 }
 
@@ -200,7 +176,7 @@ function kernelBoot(v: unknown): VmKernelBootRecord | null {
   return { kernelPath: absPath("kernelBoot.kernelPath", o.kernelPath), initrdPath: initrd, append: str("kernelBoot.append", o.append ?? "", vmAppendCharsMax) };
 }
 
-export type VmSpecInput = Omit<VmSpecRecord, "nics"> & { nics: Array<{ id: string; mac: string | null }> };
+export type VmSpecInput = Omit<VmSpecRecord, "nics"> & { nics: VmNicInput[] };
 
 /** Checks a requested spec (pure); machine type and memory are checked against nodes at apply. */
 export function checkVmSpec(v: unknown): VmSpecInput {
@@ -211,8 +187,7 @@ export function checkVmSpec(v: unknown): VmSpecInput {
   }
   const cpuModel = o.cpuModel ?? "qemu64";
   if (typeof cpuModel !== "string" || !cpuModelPattern.test(cpuModel)) fail("cpuModel", `must be a CPU model name (got ${JSON.stringify(cpuModel)})`);
-  const firmware = o.firmware ?? "seabios";
-  if (firmware !== "seabios") fail("firmware", `must be seabios (OVMF is not supported yet; got ${JSON.stringify(firmware)})`);
+  const firmware = checkFirmware(o.firmware);
   const accelerator = o.accelerator ?? "auto";
   if (accelerator !== "auto" && accelerator !== "kvm" && accelerator !== "tcg") fail("accelerator", `must be auto, kvm or tcg (got ${JSON.stringify(accelerator)})`);
   return {
@@ -223,8 +198,26 @@ export function checkVmSpec(v: unknown): VmSpecInput {
     firmware,
     accelerator,
     disks: disks(o.disks),
-    nics: nics(o.nics),
+    nics: checkNics(o.nics),
     kernelBoot: kernelBoot(o.kernelBoot),
+    cdrom: checkCdrom(o.cdrom),
+    cloudInit: checkCloudInit(o.cloudInit),
+    display: checkDisplay(o.display),
+    bootOrder: checkBootOrder(o.bootOrder),
+  };
+}
+
+/** A stored spec with the defaults of fields added after it was written (no migration rewrites the JSON). */
+export function normalizeSpecRecord(raw: VmSpecRecord): VmSpecRecord {
+  const r = raw as Partial<VmSpecRecord> & Pick<VmSpecRecord, "vcpus" | "memoryMiB" | "machineType" | "cpuModel" | "accelerator" | "disks" | "kernelBoot">;
+  return {
+    ...r,
+    firmware: r.firmware ?? "seabios",
+    nics: (r.nics ?? []).map((n) => ({ ...n, bridge: n.bridge ?? "", vlan: n.vlan ?? null })),
+    cdrom: r.cdrom ?? null,
+    cloudInit: r.cloudInit ?? null,
+    display: r.display ?? "none",
+    bootOrder: r.bootOrder ?? [...defaultBootOrder],
   };
 }
 

@@ -9,7 +9,7 @@ import type { CommandResult } from "../state/apply.ts";
 import { migrate } from "../state/migrations.ts";
 import type { ApplyContext } from "../state/modules.ts";
 import { macFromNumber, placeVm } from "./vm-model.ts";
-import { assignedMemoryMiB, keptDiskVmIds, listVms, listVmStatus, vmModule } from "./vm-module.ts";
+import { assignedMemoryMiB, keptDiskVmIds, listVmHosts, listVms, listVmStatus, vmModule } from "./vm-module.ts";
 
 function open() {
   const db = new Database(":memory:");
@@ -23,7 +23,7 @@ function open() {
   return { db, run };
 }
 
-const host = (nodeId: number, memoryMiB: number) => ({ nodeId, memoryMiB, cpus: 4, machineTypes: ["pc", "pc-i440fx-7.2"], accelerators: ["tcg"] });
+const host = (nodeId: number, memoryMiB: number, bridges: string[] = []) => ({ nodeId, memoryMiB, cpus: 4, machineTypes: ["pc", "pc-i440fx-7.2"], accelerators: ["tcg"], bridges });
 const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
 const spec = { vcpus: 1, memoryMiB: 256, machineType: "pc-i440fx-7.2", nics: [{}, { mac: "52:54:00:aa:bb:cc" }] };
 
@@ -98,6 +98,51 @@ describe("vm module", () => {
     expect(run("vm.delete", { id: uuid(1), keptDisks: ["/d/images/x/disk0.raw"] })).toEqual({ ok: true, deleted: true });
     expect([...keptDiskVmIds(db, 1)]).toEqual([uuid(1)]);
     expect(keptDiskVmIds(db, 2).size).toBe(0);
+  });
+
+  it("refuses, with a field error and nothing created, what no node or not the assigned node can run", () => {
+    const { db, run } = open();
+    run("vm.report_host", host(1, 2048, ["vmbr0"]));
+    run("vm.report_host", { ...host(2, 8192), cpus: 2 });
+    const create = (name: string, s: Record<string, unknown>, nodeId = 1) => run("vm.create", { id: uuid(name.length), name, nodeId, spec: { ...spec, nics: [], ...s } });
+    expect(create("cpus", { vcpus: 5 })).toMatchObject({ ok: false, code: "invalid_argument", field: "vcpus", message: expect.stringMatching(/more than any node has \(most: 4 CPUs\)/) });
+    expect(create("cpus2", { vcpus: 3 }, 2)).toMatchObject({ ok: false, field: "vcpus", message: expect.stringMatching(/node 2 has \(2 CPUs\)/) });
+    expect(create("mem", { memoryMiB: 9000 })).toMatchObject({ ok: false, field: "memory_mib" });
+    expect(create("mem2", { memoryMiB: 4096 }, 1)).toMatchObject({ ok: false, field: "memory_mib", message: expect.stringMatching(/node 1/) });
+    expect(create("machine", { machineType: "pc-q35-9.9" })).toMatchObject({ ok: false, field: "machine_type" });
+    expect(create("bridge", { nics: [{}, { bridge: "vmbr7" }] })).toMatchObject({ ok: false, field: "nics[1].bridge", message: expect.stringMatching(/bridge vmbr7 does not exist on node 1 \(it has: vmbr0\)/) });
+    expect(create("bridge2", { nics: [{ bridge: "vmbr0" }] }, 2)).toMatchObject({ ok: false, field: "nics[0].bridge" });
+    expect(() => vmModule.commands["vm.create"]!.validate({ id: uuid(9), name: "mac", nodeId: 1, spec: { ...spec, nics: [{ mac: "52:54:00:00:00" }] } })).toThrow(/field "nics\[0\].mac"/);
+    expect(listVms(db)).toEqual([]);
+    expect(db.prepare("SELECT count(*) FROM vm_macs").pluck().get()).toBe(0);
+    expect(create("ok", { nics: [{ bridge: "vmbr0", vlan: 42 }], cdrom: { path: "/isos/a.iso" }, display: "vnc", firmware: "ovmf" })).toMatchObject({ ok: true });
+    expect(listVms(db)[0]!.spec).toMatchObject({ nics: [{ id: "net0", bridge: "vmbr0", vlan: 42 }], cdrom: { path: "/isos/a.iso" }, display: "vnc", firmware: "ovmf", bootOrder: ["disk", "cdrom"] });
+  });
+
+  it("updates devices as pending restart fields and refuses an unknown bridge or too many vCPUs without changing anything", () => {
+    const { db, run } = open();
+    run("vm.report_host", host(1, 2048, ["vmbr0", "vmbr1"]));
+    run("vm.create", { id: uuid(1), name: "web1", nodeId: 1, spec: { ...spec, nics: [{ bridge: "vmbr0" }] } });
+    const before = listVms(db)[0]!;
+    expect(run("vm.update", { id: uuid(1), nics: [{ bridge: "vmbr9" }] })).toMatchObject({ ok: false, field: "nics[0].bridge" });
+    expect(run("vm.update", { id: uuid(1), vcpus: 8 })).toMatchObject({ ok: false, field: "vcpus" });
+    expect(run("vm.update", { id: uuid(1), nics: [{ bridge: "vmbr1" }, { bridge: "vmbr1" }] })).toMatchObject({ ok: false, field: "nics" });
+    expect(() => vmModule.commands["vm.update"]!.validate({ id: uuid(1), display: "sdl" })).toThrow(/field "display"/);
+    expect(listVms(db)[0]).toEqual(before);
+    run("vm.report_status", { vmId: uuid(1), nodeId: 1, state: "running", pid: 42, startedAtMs: 5, error: null, actedIndex: 3, specIndex: 2 });
+    const r = run("vm.update", { id: uuid(1), nics: [{ bridge: "vmbr1", vlan: 7 }], cdrom: { path: "/isos/b.iso" }, display: "vnc", bootOrder: ["cdrom", "disk"], cloudInit: { user: "alice" } });
+    expect(r).toEqual({ ok: true, changed: ["nics", "cdrom", "cloud_init", "display", "boot_order"], pendingFields: ["boot_order", "cdrom", "cloud_init", "display", "nics"] });
+    expect(listVms(db)[0]!.spec).toMatchObject({ nics: [{ mac: before.spec.nics[0]!.mac, bridge: "vmbr1", vlan: 7 }], cdrom: { path: "/isos/b.iso" }, display: "vnc", bootOrder: ["cdrom", "disk"] });
+    expect(run("vm.update", { id: uuid(1), cdrom: null })).toMatchObject({ ok: true, changed: ["cdrom"] });
+    expect(listVms(db)[0]!.spec.cdrom).toBeNull();
+  });
+
+  it("stores the bridges a node reports and reads reports from before bridges as none", () => {
+    const { db, run } = open();
+    run("vm.report_host", host(1, 2048, ["vmbr0", "vmbr1"]));
+    db.prepare("INSERT INTO vm_hosts (node_id, memory_mib, cpus, machine_types, accelerators, reported_at_ms, images_root) VALUES (2, 1024, 2, '[\"pc-i440fx-7.2\"]', '[\"tcg\"]', 1, '')").run();
+    expect(listVmHosts(db).map((h) => [h.nodeId, h.bridges, h.machineTypes])).toEqual([[1, ["vmbr0", "vmbr1"], ["pc", "pc-i440fx-7.2"]], [2, [], ["pc-i440fx-7.2"]]]);
+    expect(() => vmModule.commands["vm.report_host"]!.validate({ ...host(1, 2048), bridges: "vmbr0" })).toThrow(/bridges/);
   });
 
   it("places a VM on the node with the most memory left that fits", () => {

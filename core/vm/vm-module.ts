@@ -1,6 +1,6 @@
 // State module of virtual machines (migrations 5 and 6): the VM records (spec, assigned node, desired
-// run state), the status each node's host agent reports, and the capacity and QEMU facts of the
-// nodes (for placement and validation). Placement is chosen by the proposer and re-checked here;
+// run state), the status each node's host agent reports, and the capacity, QEMU facts and bridges
+// of the nodes (for placement and validation). Placement is chosen by the proposer and re-checked here;
 // MACs are allocated by the deterministic apply from the Raft index, unique cluster-wide.
 import type { CommandResult } from "../state/apply.ts";
 import { CommandError } from "../state/errors.ts";
@@ -8,7 +8,8 @@ import type { ApplyContext, CommandSpec, StateModule } from "../state/modules.ts
 import { checkDescription, checkUuid, checkVmName, checkVmSpec, macFromNumber } from "./vm-model.ts";
 import type { DesiredState, StopMode, VmHostRecord, VmSpecInput, VmSpecRecord, VmStatusRecord } from "./vm-model.ts";
 import { checked, fields, posInt } from "./vm-payload.ts";
-import { listVmHosts } from "./vm-queries.ts";
+import { checkSpecOnHosts } from "./vm-capacity.ts";
+import { encodeHostFacts, listVmHosts } from "./vm-queries.ts";
 import { requestAction, update } from "./vm-update.ts";
 
 export { assignedMemoryMiB, getVmById, getVmByName, keptDiskVmIds, listVmHosts, listVms, listVmStatus } from "./vm-queries.ts";
@@ -43,18 +44,14 @@ const create: CommandSpec<VmCreatePayload> = {
   },
   apply(ctx, p): CommandResult {
     if (ctx.prepare("SELECT 1 FROM vms WHERE name = ?").get(p.name)) return { ok: false, code: "already_exists", field: "name", message: `a VM named "${p.name}" already exists` };
-    const hosts = listVmHosts(ctx.db);
-    const largest = Math.max(0, ...hosts.map((h) => h.memoryMiB));
-    if (p.spec.memoryMiB > largest) return { ok: false, code: "invalid_argument", field: "memory_mib", message: `${p.spec.memoryMiB} MiB is more than any node has (largest: ${largest} MiB)` };
-    const host = hosts.find((h) => h.nodeId === p.nodeId);
-    if (!host) return { ok: false, code: "failed_precondition", field: "node_id", message: `node ${p.nodeId} has no host agent report (is it up?)` };
-    if (!host.machineTypes.includes(p.spec.machineType)) return { ok: false, code: "invalid_argument", field: "machine_type", message: `${p.spec.machineType} is not known to QEMU on node ${p.nodeId}` };
+    const refused = checkSpecOnHosts(p.spec, listVmHosts(ctx.db), p.nodeId);
+    if (refused) return refused;
     const nics = [];
     for (const [i, n] of p.spec.nics.entries()) {
       const mac = n.mac ?? allocateMac(ctx, ctx.index * 8 + i);
       if (mac === null || ctx.prepare("SELECT 1 FROM vm_macs WHERE mac = ?").get(mac)) return { ok: false, code: "already_exists", field: `nics[${i}].mac`, message: `MAC ${mac ?? "(none free)"} is in use` };
       ctx.prepare("INSERT INTO vm_macs (mac, vm_id) VALUES (?, ?)").run(mac, p.id);
-      nics.push({ id: n.id, mac });
+      nics.push({ ...n, mac });
     }
     const spec: VmSpecRecord = { ...p.spec, nics };
     ctx.prepare(`INSERT INTO vms (id, name, spec, node_id, desired_state, stop_mode, desired_index, created_at_ms, updated_at_ms, description, spec_index)
@@ -148,13 +145,13 @@ const reportHost: CommandSpec<Omit<VmHostRecord, "reportedAtMs">> = {
     };
     const imagesRoot = p.imagesRoot ?? "";
     if (typeof imagesRoot !== "string" || (imagesRoot !== "" && !imagesRoot.startsWith("/")) || imagesRoot.length > 1024) throw new CommandError("vm.report_host", "imagesRoot", "must be an absolute path");
-    return { imagesRoot, nodeId: posInt("vm.report_host", "nodeId", p.nodeId), memoryMiB: posInt("vm.report_host", "memoryMiB", p.memoryMiB), cpus: posInt("vm.report_host", "cpus", p.cpus), machineTypes: names("machineTypes", p.machineTypes), accelerators: names("accelerators", p.accelerators) };
+    return { imagesRoot, bridges: names("bridges", p.bridges ?? []), nodeId: posInt("vm.report_host", "nodeId", p.nodeId), memoryMiB: posInt("vm.report_host", "memoryMiB", p.memoryMiB), cpus: posInt("vm.report_host", "cpus", p.cpus), machineTypes: names("machineTypes", p.machineTypes), accelerators: names("accelerators", p.accelerators) };
   },
   apply(ctx, p) {
     ctx.prepare(`INSERT INTO vm_hosts (node_id, memory_mib, cpus, machine_types, accelerators, reported_at_ms, images_root) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (node_id) DO UPDATE SET memory_mib = excluded.memory_mib, cpus = excluded.cpus, machine_types = excluded.machine_types,
       accelerators = excluded.accelerators, reported_at_ms = excluded.reported_at_ms, images_root = excluded.images_root`)
-      .run(p.nodeId, p.memoryMiB, p.cpus, JSON.stringify(p.machineTypes), JSON.stringify(p.accelerators), ctx.atMs, p.imagesRoot);
+      .run(p.nodeId, p.memoryMiB, p.cpus, encodeHostFacts(p.machineTypes, p.bridges), JSON.stringify(p.accelerators), ctx.atMs, p.imagesRoot);
     return { ok: true };
   },
 };

@@ -1,5 +1,6 @@
 // Reads of the VM tables (rows to records) for the API, the host agent and the commands' applies.
 import type Database from "better-sqlite3";
+import { normalizeSpecRecord } from "./vm-model.ts";
 import type { DesiredState, PowerAction, RestartField, StopMode, VmHostRecord, VmRecord, VmSpecRecord, VmStatusRecord } from "./vm-model.ts";
 
 interface VmRow {
@@ -9,7 +10,7 @@ interface VmRow {
 
 function vmOfRow(r: VmRow): VmRecord {
   return {
-    id: r.id, name: r.name, spec: JSON.parse(r.spec) as VmSpecRecord, nodeId: r.node_id, desiredState: r.desired_state, stopMode: r.stop_mode, desiredIndex: r.desired_index,
+    id: r.id, name: r.name, spec: normalizeSpecRecord(JSON.parse(r.spec) as VmSpecRecord), nodeId: r.node_id, desiredState: r.desired_state, stopMode: r.stop_mode, desiredIndex: r.desired_index,
     createdAtMs: r.created_at_ms, updatedAtMs: r.updated_at_ms, description: r.description, specIndex: r.spec_index, pendingFields: JSON.parse(r.pending_fields) as RestartField[],
     action: r.action, actionIndex: r.action_index,
   };
@@ -42,9 +43,26 @@ export function listVmStatus(db: Database.Database): Map<string, VmStatusRecord>
   return new Map(rows.map((r) => [r.vmId, r]));
 }
 
+/**
+ * The vm_hosts.machine_types column holds the node's QEMU facts as JSON: a plain list of machine
+ * types (first reports), or {machineTypes, bridges} since nodes report their bridges. Keeping
+ * the bridges there avoids a schema change; a later migration can give them their own column.
+ */
+export function encodeHostFacts(machineTypes: string[], bridges: string[]): string {
+  return JSON.stringify({ machineTypes, bridges });
+}
+
+function decodeHostFacts(text: string): { machineTypes: string[]; bridges: string[] } {
+  const v = JSON.parse(text) as string[] | { machineTypes: string[]; bridges?: string[] };
+  return Array.isArray(v) ? { machineTypes: v, bridges: [] } : { machineTypes: v.machineTypes, bridges: v.bridges ?? [] };
+}
+
 export function listVmHosts(db: Database.Database): VmHostRecord[] {
   const rows = db.prepare("SELECT node_id, memory_mib, cpus, machine_types, accelerators, reported_at_ms, images_root FROM vm_hosts ORDER BY node_id").all() as Array<Record<string, number | string>>;
-  return rows.map((r) => ({ imagesRoot: r.images_root as string, nodeId: r.node_id as number, memoryMiB: r.memory_mib as number, cpus: r.cpus as number, machineTypes: JSON.parse(r.machine_types as string) as string[], accelerators: JSON.parse(r.accelerators as string) as string[], reportedAtMs: r.reported_at_ms as number }));
+  return rows.map((r) => ({
+    imagesRoot: r.images_root as string, nodeId: r.node_id as number, memoryMiB: r.memory_mib as number, cpus: r.cpus as number, ...decodeHostFacts(r.machine_types as string),
+    accelerators: JSON.parse(r.accelerators as string) as string[], reportedAtMs: r.reported_at_ms as number,
+  }));
 }
 
 /** Memory (MiB) of the VMs assigned to each node. */

@@ -1,18 +1,41 @@
 // VmService: create, list, inspect and drive the run state of VMs. Mutations only change the
 // replicated record (desired state); the host agent of the assigned node does the work and
 // reports status, which list and get return. Placement (least-loaded node that fits by memory)
-// is chosen here, by the proposer, and re-checked by the apply.
+// is chosen here, by the proposer, and re-checked by the apply. List and get add the live
+// figures (CPU, memory, uptime) that the VMs' nodes keep outside Raft (core/host/vm-stats.ts).
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ApiError, checkResult } from "../api/server/errors.ts";
 import { defineService, type HandlerContext, type RegisteredService } from "../api/server/service.ts";
 import { check, intBetween, invalid, matches, noFields } from "../api/server/validation.ts";
-import { VmDesiredState, VmService, type CreateVmRequest, type DeleteVmRequest, type UpdateVmRequest, type VmSchema } from "../api/gen/trivet/v1/vm_pb.ts";
+import { VmDesiredState, VmService, type CreateVmRequest, type DeleteVmRequest, type UpdateVmRequest, type VmConfig, type VmSchema } from "../api/gen/trivet/v1/vm_pb.ts";
 import { listNodeEndpoints } from "../cluster/node-module.ts";
-import { macPattern, pinnedMachinePattern, placeVm, vmDescriptionCharsMax, vmDiskSizeMiBMax, vmDisksMax, vmMemoryMiBMax, vmMemoryMiBMin, vmNamePattern, vmNicsMax, vmVcpusMax } from "./vm-model.ts";
+import { deviceInfo, deviceSpecOf, deviceUpdateOf } from "./vm-config.ts";
+import { pinnedMachinePattern, placeVm, vmDescriptionCharsMax, vmDiskSizeMiBMax, vmDisksMax, vmMemoryMiBMax, vmMemoryMiBMin, vmNamePattern, vmNicsMax, vmVcpusMax } from "./vm-model.ts";
 import type { DesiredState, PowerAction, StopMode, VmHostRecord, VmRecord, VmStatusRecord } from "./vm-model.ts";
 import { assignedMemoryMiB, listVmHosts, listVms, listVmStatus } from "./vm-module.ts";
+import type { VmLiveStats } from "../host/vm-stats.ts";
+
+export interface VmServiceOptions {
+  /** The latest figures of the VMs on these nodes, by VM id (nodes that do not answer are left out). */
+  liveStats?: (nodeIds: number[]) => Promise<Map<string, VmLiveStats>>;
+}
+
+function liveFields(live: VmLiveStats | undefined) {
+  if (!live) return { statsKnown: false };
+  return {
+    statsKnown: true, cpuPercent: live.cpuPercent, memoryRssBytes: BigInt(live.memoryRssBytes), guestMemoryBytes: BigInt(live.guestMemoryBytes),
+    uptimeMs: BigInt(live.uptimeMs), statsSampledAtMs: BigInt(live.sampledAtMs),
+  };
+}
+
+/** Figures only for VMs whose QEMU runs: a sample of a stopped VM would be stale. */
+async function withLive(opts: VmServiceOptions, vms: VmRecord[], status: Map<string, VmStatusRecord>): Promise<Map<string, VmLiveStats>> {
+  const running = vms.filter((v) => ["running", "paused"].includes(status.get(v.id)?.state ?? ""));
+  if (!opts.liveStats || running.length === 0) return new Map();
+  return opts.liveStats(running.map((v) => v.nodeId));
+}
 
 /** The area is "vm", the one rbac.ts lets an Operator change. */
 export const vmPermissions = { read: "vm.read", operate: "vm.operate", manage: "vm.manage" } as const;
@@ -20,15 +43,15 @@ export const vmPermissions = { read: "vm.read", operate: "vm.operate", manage: "
 const desiredOf: Record<DesiredState, VmDesiredState> = { running: VmDesiredState.RUNNING, stopped: VmDesiredState.STOPPED, paused: VmDesiredState.PAUSED };
 const nameRule = matches(vmNamePattern, "must be a lower-case DNS label of 1 to 63 characters");
 
-function vmMessage(v: VmRecord, status: VmStatusRecord | undefined, nodeNames: Map<number, string>): MessageInitShape<typeof VmSchema> {
+function vmMessage(v: VmRecord, status: VmStatusRecord | undefined, nodeNames: Map<number, string>, live?: VmLiveStats): MessageInitShape<typeof VmSchema> {
   return {
     id: v.id, name: v.name, nodeId: BigInt(v.nodeId), nodeName: nodeNames.get(v.nodeId) ?? "", desiredState: desiredOf[v.desiredState],
-    vcpus: v.spec.vcpus, memoryMib: BigInt(v.spec.memoryMiB), machineType: v.spec.machineType, nics: v.spec.nics.map((n) => ({ mac: n.mac })),
+    vcpus: v.spec.vcpus, memoryMib: BigInt(v.spec.memoryMiB), machineType: v.spec.machineType, ...deviceInfo(v),
     createdAtMs: BigInt(v.createdAtMs), description: v.description, pendingRestart: v.pendingFields.length > 0, pendingFields: v.pendingFields,
     status: status
       ? {
         state: status.state, pid: BigInt(status.pid ?? 0), startedAtMs: BigInt(status.startedAtMs ?? 0), error: status.error ?? "", reportedAtMs: BigInt(status.reportedAtMs),
-        lastAction: status.lastAction ?? "", lastActionAtMs: BigInt(status.lastActionAtMs ?? 0),
+        lastAction: status.lastAction ?? "", lastActionAtMs: BigInt(status.lastActionAtMs ?? 0), ...liveFields(live),
       }
       : { state: "" },
   };
@@ -65,7 +88,6 @@ function validateCreate(r: CreateVmRequest): void {
   check("config.vcpus", c.vcpus, intBetween(1, vmVcpusMax));
   check("config.memory_mib", Number(c.memoryMib), intBetween(vmMemoryMiBMin, vmMemoryMiBMax));
   if (c.machineType !== "") check("config.machine_type", c.machineType, matches(pinnedMachinePattern, "must be a pinned machine type such as pc-i440fx-7.2 or pc-q35-7.2"));
-  if (c.firmware !== "" && c.firmware !== "seabios") throw invalid("config.firmware", `must be seabios (got ${JSON.stringify(c.firmware)})`);
   if (!["", "auto", "kvm", "tcg"].includes(c.accelerator)) throw invalid("config.accelerator", `must be auto, kvm or tcg (got ${JSON.stringify(c.accelerator)})`);
   if (c.disks.length > vmDisksMax) throw invalid("config.disks", `at most ${vmDisksMax} disks`);
   c.disks.forEach((d, i) => {
@@ -73,11 +95,7 @@ function validateCreate(r: CreateVmRequest): void {
     if (!["", "raw", "qcow2"].includes(d.format)) throw invalid(`config.disks[${i}].format`, `must be raw or qcow2 (got ${JSON.stringify(d.format)})`);
   });
   if (c.nics.length > vmNicsMax) throw invalid("config.nics", `at most ${vmNicsMax} NICs`);
-  c.nics.forEach((n, i) => {
-    if (n.mac === "") return;
-    check(`config.nics[${i}].mac`, n.mac, matches(macPattern, "must be a lower-case MAC address like 52:54:00:12:34:56"));
-    if (parseInt(n.mac.slice(0, 2), 16) & 1) throw invalid(`config.nics[${i}].mac`, `${n.mac} is a multicast address; a NIC needs a unicast one`);
-  });
+  deviceSpecOf(c);
   const kb = c.kernelBoot;
   if (kb && kb.kernelPath !== "") {
     if (!kb.kernelPath.startsWith("/")) throw invalid("config.kernel_boot.kernel_path", "must be an absolute path on the nodes");
@@ -92,23 +110,38 @@ function defaultMachineType(h: VmHostRecord): string | undefined {
   return versions[0]?.[0];
 }
 
+/** Each resource the VM asks for exists on some node, or the request names the field that cannot fit. */
+function checkFitsSomeNode(hosts: readonly VmHostRecord[], c: VmConfig, bridges: string[]): void {
+  const memoryMiB = Number(c.memoryMib);
+  const largest = Math.max(...hosts.map((h) => h.memoryMiB));
+  if (memoryMiB > largest) throw invalid("config.memory_mib", `${memoryMiB} MiB is more than any node has (largest: ${largest} MiB)`);
+  const mostCpus = Math.max(...hosts.map((h) => h.cpus));
+  if (c.vcpus > mostCpus) throw invalid("config.vcpus", `${c.vcpus} vCPUs are more than any node has (most: ${mostCpus} CPUs)`);
+  if (c.machineType !== "" && !hosts.some((h) => h.machineTypes.includes(c.machineType))) throw invalid("config.machine_type", `${c.machineType} is not known to QEMU on any node`);
+  bridges.forEach((b, i) => {
+    if (b !== "" && !hosts.some((h) => h.bridges.includes(b))) {
+      throw invalid(`config.nics[${i}].bridge`, `bridge ${b} does not exist on any node (known: ${[...new Set(hosts.flatMap((h) => h.bridges))].join(", ") || "none"}); create it, or leave it empty for user-mode networking`);
+    }
+  });
+}
+
 async function createVm(r: CreateVmRequest, ctx: HandlerContext) {
   const c = r.config!;
   const memoryMiB = Number(c.memoryMib);
   const s = snapshot(ctx);
   if (s.vms.some((v) => v.name === r.name)) throw new ApiError("already_exists", `a VM named "${r.name}" already exists`, { field: "name" });
   if (s.hosts.length === 0) throw new ApiError("failed_precondition", "no node has reported its host facts yet; wait for the host agents to start", { field: "config" });
-  const largest = Math.max(...s.hosts.map((h) => h.memoryMiB));
-  if (memoryMiB > largest) throw invalid("config.memory_mib", `${memoryMiB} MiB is more than any node has (largest: ${largest} MiB)`);
-  if (c.machineType !== "" && !s.hosts.some((h) => h.machineTypes.includes(c.machineType))) throw invalid("config.machine_type", `${c.machineType} is not known to QEMU on any node`);
-  const fits = (h: VmHostRecord) => (c.machineType === "" ? defaultMachineType(h) !== undefined : h.machineTypes.includes(c.machineType));
+  const devices = deviceSpecOf(c);
+  checkFitsSomeNode(s.hosts, c, devices.nics.map((n) => n.bridge));
+  const bridges = devices.nics.map((n) => n.bridge).filter((b) => b !== "");
+  const fits = (h: VmHostRecord) => (c.machineType === "" ? defaultMachineType(h) !== undefined : h.machineTypes.includes(c.machineType)) && h.cpus >= c.vcpus && bridges.every((b) => h.bridges.includes(b));
   const nodeId = placeVm(s.hosts, s.assigned, memoryMiB, fits);
-  if (nodeId === null) throw new ApiError("resource_exhausted", `no node has ${memoryMiB} MiB of memory left for VM "${r.name}"`, { field: "config.memory_mib" });
+  if (nodeId === null) throw new ApiError("resource_exhausted", `no node has ${memoryMiB} MiB of memory left for VM "${r.name}" (with ${c.vcpus} CPUs${bridges.length > 0 ? ` and bridges ${bridges.join(", ")}` : ""})`, { field: "config.memory_mib" });
   const machineType = c.machineType || defaultMachineType(s.hosts.find((h) => h.nodeId === nodeId)!)!;
   const kb = c.kernelBoot && c.kernelBoot.kernelPath !== "" ? { kernelPath: c.kernelBoot.kernelPath, initrdPath: c.kernelBoot.initrdPath || null, append: c.kernelBoot.append } : null;
   const spec = {
-    vcpus: c.vcpus, memoryMiB, machineType, cpuModel: c.cpuModel || "qemu64", firmware: "seabios", accelerator: c.accelerator || "auto",
-    disks: c.disks.map((d) => ({ sizeMiB: Number(d.sizeMib), format: d.format || "raw" })), nics: c.nics.map((n) => ({ mac: n.mac })), kernelBoot: kb,
+    vcpus: c.vcpus, memoryMiB, machineType, cpuModel: c.cpuModel || "qemu64", accelerator: c.accelerator || "auto",
+    disks: c.disks.map((d) => ({ sizeMiB: Number(d.sizeMib), format: d.format || "raw" })), kernelBoot: kb, ...devices,
   };
   const id = randomUUID();
   checkResult(await ctx.replica.execute({ type: "ext", name: "vm.create", payload: { id, name: r.name, nodeId, spec, desiredState: r.start ? "running" : "stopped", description: r.description } }), `creating VM "${r.name}"`);
@@ -137,11 +170,12 @@ function validateUpdate(r: UpdateVmRequest): void {
   if (r.vcpus !== undefined) check("vcpus", r.vcpus, intBetween(1, vmVcpusMax));
   if (r.memoryMib !== undefined) check("memory_mib", Number(r.memoryMib), intBetween(vmMemoryMiBMin, vmMemoryMiBMax));
   if (r.description !== undefined) checkDescriptionField(r.description);
+  deviceUpdateOf(r);
 }
 
 async function updateVm(r: UpdateVmRequest, ctx: HandlerContext) {
   const { vm } = findVm(ctx, r.name);
-  const payload = { id: vm.id, vcpus: r.vcpus ?? null, memoryMiB: r.memoryMib === undefined ? null : Number(r.memoryMib), description: r.description ?? null };
+  const payload = { id: vm.id, vcpus: r.vcpus ?? null, memoryMiB: r.memoryMib === undefined ? null : Number(r.memoryMib), description: r.description ?? null, ...deviceUpdateOf(r) };
   checkResult(await ctx.replica.execute({ type: "ext", name: "vm.update", payload }), `updating VM "${r.name}"`);
   return { vm: oneVm(ctx, r.name) };
 }
@@ -162,7 +196,7 @@ const byName = (r: { name: string }) => check("name", r.name, nameRule);
 const object = (r: { name: string }) => `vm/${r.name}`;
 const operate = { permission: vmPermissions.operate, mutation: true, object };
 
-export function vmService(): RegisteredService {
+export function vmService(opts: VmServiceOptions = {}): RegisteredService {
   return defineService({
     descriptor: VmService,
     policy: {
@@ -181,9 +215,14 @@ export function vmService(): RegisteredService {
       createVm,
       listVms: async (_r, ctx) => {
         const s = snapshot(ctx);
-        return { vms: s.vms.map((v) => vmMessage(v, s.status.get(v.id), s.nodeNames)) };
+        const live = await withLive(opts, s.vms, s.status);
+        return { vms: s.vms.map((v) => vmMessage(v, s.status.get(v.id), s.nodeNames, live.get(v.id))) };
       },
-      getVm: async (r, ctx) => ({ vm: oneVm(ctx, r.name) }),
+      getVm: async (r, ctx) => {
+        const { s, vm } = findVm(ctx, r.name);
+        const live = await withLive(opts, [vm], s.status);
+        return { vm: vmMessage(vm, s.status.get(vm.id), s.nodeNames, live.get(vm.id)) };
+      },
       startVm: (r, ctx) => setDesired(r.name, ctx, "running"),
       stopVm: (r, ctx) => setDesired(r.name, ctx, "stopped", "force"),
       shutdownVm: (r, ctx) => setDesired(r.name, ctx, "stopped", "acpi"),

@@ -73,8 +73,8 @@ async function loginAs(c: ApiClient, username: string, pw: string, kind: "CREDEN
   return r.body as { apiToken: string; sessionId: string; csrfToken: string };
 }
 
-/** `extraVms` adds VMs (serial sockets on node n1) to the resolver, e.g. a real guest. */
-export async function startFixture(limits?: BridgeLimits, extraVms: Record<string, string> = {}): Promise<Fixture> {
+/** `extraVms` adds VMs (serial sockets on node n1) to the resolver, e.g. a real guest; `extraVnc` VNC sockets. */
+export async function startFixture(limits?: BridgeLimits, extraVms: Record<string, string> = {}, extraVnc: Record<string, string> = {}): Promise<Fixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trivet-console-"));
   const replica = await Replica.open({ id: 1, dataDir: path.join(dir, "state"), transport: new MemoryHub().transport(1), initialMembers: new Map([[1, "n1"]]), host: { tickMs: 10 } });
   const deadline = Date.now() + leaderWaitMs;
@@ -88,7 +88,9 @@ export async function startFixture(limits?: BridgeLimits, extraVms: Record<strin
   const targets: Record<string, ConsoleTarget> = { web1: { socketPath: path.join(dir, "serial.sock"), node: "n1" }, far: { socketPath: "/nonexistent", node: "n2" } };
   for (const [vm, socketPath] of Object.entries(extraVms)) targets[vm] = { socketPath, node: "n1" };
   // web1 has a "VNC display" too (the same echo socket); the other VMs only a serial console.
-  const resolveVm = (vm: string, kind: ConsoleKind) => (kind === "serial" || vm === "web1" ? targets[vm] : undefined);
+  const vncTargets: Record<string, ConsoleTarget> = { web1: targets.web1! };
+  for (const [vm, socketPath] of Object.entries(extraVnc)) vncTargets[vm] = { socketPath, node: "n1" };
+  const resolveVm = (vm: string, kind: ConsoleKind) => (kind === "serial" ? targets[vm] : vncTargets[vm]);
   const api = createApi({ replica, logger });
   const consoles = consoleTransports({ replica, logger, nodeName: "n1", resolveVm, ws: { limits } });
   const grpcServer = new grpc.Server();

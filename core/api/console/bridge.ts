@@ -6,6 +6,7 @@
 // timeout closes consoles nobody uses. Close codes say why the console ended.
 import net from "node:net";
 import type { WebSocket } from "ws";
+import { ApiError } from "../server/errors.ts";
 
 /** Close codes sent to the client (1000–1015 standard, 4000–4999 ours). */
 export const closeCodes = {
@@ -38,6 +39,8 @@ export interface ByteBackend {
   resume(): void;
   resize?(cols: number, rows: number): void;
   close(): void;
+  /** Ends after what was written has been delivered (a client's half-close); close() when absent. */
+  end?(): void;
 }
 
 type Control = { type: "resize"; cols: number; rows: number };
@@ -107,7 +110,19 @@ export function bridge(ws: WebSocket, backend: ByteBackend, limits: BridgeLimits
 
 /** A unix socket (QEMU chardev server=on,wait=off) as a ByteBackend. */
 export function unixSocketBackend(socketPath: string): ByteBackend {
+  return socketBackend(net.connect(socketPath), socketPath);
+}
+
+/** Connects to the unix socket first, so that a console that cannot be reached fails before it opens. */
+export function connectUnixSocket(socketPath: string, what: string): Promise<ByteBackend> {
   const sock = net.connect(socketPath);
+  return new Promise((resolve, reject) => {
+    sock.once("connect", () => resolve(socketBackend(sock, socketPath)));
+    sock.once("error", (err) => reject(new ApiError("unavailable", `${what}: ${err.message}`, { reason: "console_socket", cause: err })));
+  });
+}
+
+function socketBackend(sock: net.Socket, socketPath: string): ByteBackend {
   let closeFn: (reason?: string) => void = () => {};
   let failure: string | undefined;
   sock.on("error", (err) => (failure = `console socket ${socketPath}: ${err.message}`));
@@ -120,6 +135,7 @@ export function unixSocketBackend(socketPath: string): ByteBackend {
     pause: () => sock.pause(),
     resume: () => sock.resume(),
     close: () => sock.destroy(),
+    end: () => sock.end(),
   };
 }
 

@@ -3,16 +3,19 @@
 // dispatcher shared with HTTP; a bidi stream has no HTTP form there, so rather than widen that
 // framework this service is registered on grpc-js directly, with the same authenticator and RBAC
 // (ConsoleDeps) and the same error trailers (grpcStatusObject). The first client message names
-// the VM; then bytes flow both ways with grpc-js's own flow control (write() false → pause the
-// socket until 'drain'; a full socket pauses the call).
+// the VM (and the console: serial by default, or vnc); then bytes flow both ways with grpc-js's own
+// flow control (write() false → pause the socket until 'drain'; a full socket pauses the call).
+// A VM on another node is reached through that node (proxy.ts); a request another node makes on
+// a user's behalf is accepted from a cluster node certificate only, for this node's VMs only.
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type * as grpc from "@grpc/grpc-js";
-import net from "node:net";
+import * as grpc from "@grpc/grpc-js";
 import { ConsoleInputSchema, ConsoleOutputSchema, ConsoleService, type ConsoleInput } from "../gen/trivet/v1/console_pb.ts";
 import { ApiError } from "../server/errors.ts";
 import { grpcStatusObject } from "../server/grpc-adapter.ts";
 import type { Logger } from "../../raft/types.ts";
-import { auditConsole, resolveVmConsole, type ConsoleDeps } from "./deps.ts";
+import { connectUnixSocket, type ByteBackend } from "./bridge.ts";
+import { auditConsole, resolveProxiedConsole, resolveVmConsole, type ConsoleDeps, type ConsoleKind } from "./deps.ts";
+import { proxiedCaller } from "./proxy.ts";
 
 export interface GrpcConsoleOptions extends ConsoleDeps {
   logger: Logger;
@@ -39,7 +42,7 @@ function decodeInput(b: Buffer): ConsoleInput {
 }
 
 /** Waits for the first message, which must be `open`. */
-function firstMessage(call: Call, timeoutMs: number): Promise<string> {
+function firstMessage(call: Call, timeoutMs: number): Promise<{ vm: string; kind: ConsoleKind }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new ApiError("invalid_argument", `no ConsoleInput.open within ${timeoutMs} ms`, { reason: "open_timeout" })), timeoutMs);
     call.once("data", (b: Buffer) => {
@@ -48,7 +51,9 @@ function firstMessage(call: Call, timeoutMs: number): Promise<string> {
       try {
         const msg = decodeInput(b);
         if (msg.input.case !== "open") throw new ApiError("invalid_argument", "the first ConsoleInput must be `open` naming the VM", { field: "open", reason: "open_first" });
-        resolve(msg.input.value.vm);
+        const kind = msg.input.value.kind || "serial";
+        if (kind !== "serial" && kind !== "vnc") throw new ApiError("invalid_argument", `ConsoleOpen.kind must be serial or vnc (got ${JSON.stringify(kind)})`, { field: "open.kind", reason: "bad_kind" });
+        resolve({ vm: msg.input.value.vm, kind });
       } catch (err) {
         reject(err);
       }
@@ -56,7 +61,7 @@ function firstMessage(call: Call, timeoutMs: number): Promise<string> {
   });
 }
 
-function pipe(call: Call, sock: net.Socket, idleTimeoutMs: number): void {
+function pipe(call: Call, be: ByteBackend, idleTimeoutMs: number): void {
   let idle: NodeJS.Timeout | undefined;
   let done = false;
   const end = (err?: ApiError, graceful = false) => {
@@ -64,8 +69,8 @@ function pipe(call: Call, sock: net.Socket, idleTimeoutMs: number): void {
     done = true;
     clearTimeout(idle);
     // A client's half-close lets its last keys reach the guest; anything else drops them.
-    if (graceful) sock.end();
-    else sock.destroy();
+    if (graceful) (be.end ?? be.close)();
+    else be.close();
     if (err) call.emit("error", grpcStatusObject(err));
     else call.end();
   };
@@ -74,44 +79,57 @@ function pipe(call: Call, sock: net.Socket, idleTimeoutMs: number): void {
     idle = setTimeout(() => end(new ApiError("failed_precondition", `console idle for ${Math.round(idleTimeoutMs / 1000)} s`, { reason: "idle" })), idleTimeoutMs);
   };
   touch();
-  sock.on("data", (d: Buffer) => {
+  be.onData((d: Buffer) => {
     touch();
-    if (!call.write(Buffer.from(toBinary(ConsoleOutputSchema, create(ConsoleOutputSchema, { data: d }))))) sock.pause();
+    if (!call.write(Buffer.from(toBinary(ConsoleOutputSchema, create(ConsoleOutputSchema, { data: d }))))) be.pause();
   });
-  call.on("drain", () => sock.resume());
-  sock.on("drain", () => call.resume());
+  call.on("drain", () => be.resume());
+  be.onDrain(() => call.resume());
   call.on("data", (b: Buffer) => {
     touch();
     try {
       const msg = decodeInput(b);
-      if (msg.input.case === "data" && !sock.write(msg.input.value)) call.pause();
+      if (msg.input.case === "data" && !be.write(Buffer.from(msg.input.value))) call.pause();
     } catch (err) {
       end(err as ApiError);
     }
   });
   call.on("end", () => end(undefined, true));
   call.on("cancelled", () => end());
-  sock.on("error", (err) => end(new ApiError("unavailable", `console socket: ${err.message}`, { reason: "console_socket" })));
-  sock.on("close", () => end());
+  be.onClose((reason) => end(reason ? new ApiError("unavailable", reason, { reason: "console_socket" }) : undefined));
   call.resume();
+}
+
+/** Opens the console the first message names: here, or on the VM's node for a user of this node. */
+async function openBackend(opts: GrpcConsoleOptions, call: Call): Promise<{ backend: ByteBackend; vm: string; kind: ConsoleKind; user: string; proxied: boolean }> {
+  const proxied = proxiedCaller(call);
+  const principal = proxied ? undefined : opts.authenticate({ bearer: bearerOf(call.metadata) }, { mutation: true, nowMs: opts.nowMs() });
+  const { vm, kind } = await firstMessage(call, opts.openTimeoutMs ?? 10_000);
+  const what = `connecting to the ${kind} console of VM "${vm}"`;
+  if (proxied) {
+    const target = resolveProxiedConsole(opts, vm, kind, proxied.node);
+    opts.logger.info("console opened for another node", { vm, kind, node: proxied.node, user: proxied.user });
+    return { backend: await connectUnixSocket(target.socketPath, what), vm, kind, user: proxied.user, proxied: true };
+  }
+  const target = resolveVmConsole(opts, principal!, vm, kind);
+  const backend = target.node === opts.nodeName ? await connectUnixSocket(target.socketPath, what) : await opts.openRemote!(target.node, vm, kind, principal!.username);
+  return { backend, vm, kind, user: principal!.username, proxied: false };
 }
 
 function consoleHandler(opts: GrpcConsoleOptions): grpc.handleBidiStreamingCall<Buffer, Buffer> {
   return (call) => {
     call.on("error", () => {});
     void (async () => {
-      const principal = opts.authenticate({ bearer: bearerOf(call.metadata) }, { mutation: true, nowMs: opts.nowMs() });
-      const vm = await firstMessage(call, opts.openTimeoutMs ?? 10_000);
-      const target = resolveVmConsole(opts, principal, vm, "serial");
-      const sock = net.connect(target.socketPath);
-      await new Promise<void>((resolve, reject) => {
-        sock.once("connect", resolve);
-        sock.once("error", (err) => reject(new ApiError("unavailable", `connecting to the serial console of VM "${vm}": ${err.message}`, { reason: "console_socket", cause: err })));
-      });
-      void auditConsole(opts, (m, f) => opts.logger.error(m, f), {
-        principal: principal.username, action: "vm.console.serial", object: `vm/${vm}`, result: "ok", detail: { remote: call.getPeer(), transport: "grpc" },
-      });
-      pipe(call, sock, opts.idleTimeoutMs ?? 30 * 60_000);
+      const { backend, vm, kind, user, proxied } = await openBackend(opts, call);
+      // The response headers tell a proxying node that the console is open (proxy.ts).
+      call.sendMetadata(new grpc.Metadata());
+      // The node that proxies audits the user's attach; the owner only logs it.
+      if (!proxied) {
+        void auditConsole(opts, (m, f) => opts.logger.error(m, f), {
+          principal: user, action: `vm.console.${kind}`, object: `vm/${vm}`, result: "ok", detail: { remote: call.getPeer(), transport: "grpc" },
+        });
+      }
+      pipe(call, backend, opts.idleTimeoutMs ?? 30 * 60_000);
     })().catch((err: unknown) => call.emit("error", grpcStatusObject(err)));
   };
 }

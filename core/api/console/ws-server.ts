@@ -5,6 +5,9 @@
 //   GET /api/v1/console/shell/<node>  a login shell on the node   (permission host.shell)
 // Authentication, Origin and permission are checked before the upgrade: a refusal is a plain
 // HTTP response (401, 403, 404, 412) with the API's JSON error body, never an open socket.
+// A VM on another node is reached through that node (proxy.ts), opened before the upgrade so
+// that the owner's refusal is this response too. Frames are binary both ways (what noVNC
+// expects for VNC), and the subprotocol the client offers ("binary", "trivet.console") is echoed.
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -64,7 +67,15 @@ export class ConsoleWsServer {
       return refuse(socket, new ApiError("not_found", `no WebSocket endpoint at ${url.pathname}${hint}`, { reason: "no_route" }));
     }
     void this.admit(req, route).then(
-      ({ principal, start }) => this.wss.handleUpgrade(req, socket, head, (ws) => this.opened(ws, req, route, principal, start)),
+      ({ principal, start, abandon }) => {
+        let opened = false;
+        // A handshake that fails after admit must not leave a remote console open.
+        socket.once("close", () => !opened && abandon?.());
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          opened = true;
+          this.opened(ws, req, route, principal, start);
+        });
+      },
       (err: unknown) => {
         const e = toApiError(err);
         if (e.code === "internal") this.opts.logger.error("console upgrade failed", { path: url.pathname, error: String(e.cause ?? e) });
@@ -74,7 +85,7 @@ export class ConsoleWsServer {
   }
 
   /** Everything that may refuse the console, before the upgrade; returns how to start it. */
-  private async admit(req: IncomingMessage, route: ConsoleRoute): Promise<{ principal: Principal; start: (ws: WebSocket) => Promise<void> }> {
+  private async admit(req: IncomingMessage, route: ConsoleRoute): Promise<{ principal: Principal; start: (ws: WebSocket) => Promise<void>; abandon?: () => void }> {
     const { credentials, viaCookie } = upgradeCredentials(req.headers);
     const principal = this.opts.authenticate(credentials, { mutation: true, nowMs: this.opts.nowMs() });
     checkOrigin(req.headers, viaCookie);
@@ -96,6 +107,10 @@ export class ConsoleWsServer {
       };
     }
     const target = resolveVmConsole(this.opts, principal, route.vm, route.kind);
+    if (target.node !== this.opts.nodeName) {
+      const backend = await this.opts.openRemote!(target.node, route.vm, route.kind, principal.username);
+      return { principal, start: async (ws) => bridge(ws, backend, limits), abandon: () => backend.close() };
+    }
     return { principal, start: async (ws) => attachUnixSocket(ws, target.socketPath, limits) };
   }
 

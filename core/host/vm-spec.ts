@@ -1,0 +1,76 @@
+// The QEMU spec of a VM record on this node (pure): where its files and sockets live, which
+// accelerator it gets, its devices — disks, NICs (user-mode, or a tap per bridged NIC named from
+// the VM id), the CD-ROM and cloud-init seed, OVMF with the VM's own variable store, a VNC socket
+// in the run directory — and the boot order numbered onto the devices the VM has.
+import { join } from "node:path";
+import type { BootDevice, VmDiskRecord, VmRecord } from "../vm/vm-model.ts";
+import { tapName } from "./net/tap.ts";
+import type { QemuHostFacts, VmSpec } from "./qemu/spec.ts";
+
+export interface VmPaths {
+  runDir: string;
+  imagesDir: string;
+}
+
+export function vmPaths(dataDir: string, vmId: string): VmPaths {
+  return { runDir: join(dataDir, "run", vmId), imagesDir: join(dataDir, "images", vmId) };
+}
+
+export function diskPath(paths: VmPaths, disk: VmDiskRecord): string {
+  return join(paths.imagesDir, `${disk.id}.${disk.format}`);
+}
+
+/** Kept with the disks (and deleted with them): the guest's UEFI settings and boot entries. */
+export function ovmfVarsPath(paths: VmPaths): string {
+  return join(paths.imagesDir, "OVMF_VARS.fd");
+}
+
+export function seedIsoPath(paths: VmPaths): string {
+  return join(paths.runDir, "cidata.iso");
+}
+
+export function vncSocketPath(paths: VmPaths): string {
+  return join(paths.runDir, "vnc.sock");
+}
+
+/** What the agent found on the node for the record: the CD-ROM's ISO path after resolving its name. */
+export interface ResolvedDevices {
+  cdromPath: string | null;
+}
+
+/** Positions 1, 2, 3… of the boot devices the VM has, in its boot order; none with a direct kernel boot. */
+export function bootIndexes(vm: VmRecord): Map<BootDevice, number> {
+  const s = vm.spec;
+  const present: Record<BootDevice, boolean> = { disk: s.disks.length > 0, cdrom: s.cdrom !== null, network: s.nics.length > 0 };
+  const indexes = new Map<BootDevice, number>();
+  if (s.kernelBoot !== null) return indexes;
+  for (const d of s.bootOrder) if (present[d]) indexes.set(d, indexes.size + 1);
+  return indexes;
+}
+
+export function specFromRecord(vm: VmRecord, paths: VmPaths, facts: Pick<QemuHostFacts, "accelerators">, resolved: ResolvedDevices = { cdromPath: null }): VmSpec {
+  const s = vm.spec;
+  const accelerator = s.accelerator === "auto" ? (facts.accelerators.includes("kvm") ? "kvm" : "tcg") : s.accelerator;
+  const boot = bootIndexes(vm);
+  return {
+    name: vm.name, uuid: vm.id, vcpus: s.vcpus, memoryMiB: s.memoryMiB, machineType: s.machineType, cpuModel: s.cpuModel,
+    firmware: s.firmware === "ovmf" ? { kind: "ovmf", varsPath: ovmfVarsPath(paths) } : { kind: "seabios" }, accelerator,
+    disks: s.disks.map((d, i) => ({
+      id: d.id, bus: "virtio-blk" as const, source: { kind: "file" as const, path: diskPath(paths, d), format: d.format },
+      // writeback, not none: O_DIRECT is refused by tmpfs and some overlay file systems.
+      cache: "writeback" as const, readonly: false, bootIndex: i === 0 ? boot.get("disk") ?? null : null, serial: d.id,
+    })),
+    cdrom: s.cdrom === null ? null : { isoPath: resolved.cdromPath, bootIndex: boot.get("cdrom") ?? null },
+    nics: s.nics.map((n, i) => ({
+      id: n.id, model: "virtio-net" as const, mac: n.mac,
+      backend: n.bridge === "" ? { kind: "user" as const } : { kind: "tap" as const, tapName: tapName(vm.id, i), bridge: n.bridge },
+      bootIndex: i === 0 ? boot.get("network") ?? null : null,
+    })),
+    serial: { socketPath: join(paths.runDir, "serial.sock") },
+    graphics: s.display === "vnc" ? { kind: "vnc", listen: { kind: "unix", path: vncSocketPath(paths) } } : { kind: "none" },
+    cloudInitIsoPath: s.cloudInit === null ? null : seedIsoPath(paths),
+    kernelBoot: s.kernelBoot,
+    qmpSocketPath: join(paths.runDir, "qmp.sock"),
+    pidFile: join(paths.runDir, "qemu.pid"),
+  };
+}
