@@ -40,6 +40,9 @@ async function main() {
     entryPoints: { app: path.join(uiDir, "src/main.tsx") },
     outdir: assetsDir,
     entryNames: "[name]-[hash]",
+    // Lazy pages (the graphics console's noVNC) become chunks loaded on first use.
+    splitting: true,
+    chunkNames: "[name]-[hash]",
     assetNames: "[name]-[hash]",
     publicPath: "/assets/",
     bundle: true,
@@ -55,14 +58,20 @@ async function main() {
     loader: { ".woff2": "file", ".woff": "file", ".ttf": "file", ".svg": "file", ".png": "file", ".jpg": "file" },
   });
   const outputs = Object.entries(result.metafile.outputs);
-  const entry = outputs.find(([, o]) => o.entryPoint !== undefined);
+  const entry = outputs.find(([, o]) => o.entryPoint?.endsWith("src/main.tsx"));
   if (!entry) throw new Error("esbuild produced no entry output");
   const href = (file) => "/assets/" + path.relative(assetsDir, path.resolve(file)).split(path.sep).join("/");
-  const css = outputs.filter(([f]) => f.endsWith(".css")).map(([f]) => href(f));
+  // Only the entry's own CSS: a lazy chunk's CSS repeats PatternFly rules the entry already has
+  // (the chunk's own styles are imported by the entry too).
+  const css = entry[1].cssBundle ? [href(entry[1].cssBundle)] : [];
+  for (const [f] of outputs) {
+    if (f.endsWith(".css") && f !== entry[1].cssBundle) rmSync(f, { force: true });
+  }
   writeFileSync(path.join(distDir, "index.html"), indexHtml(href(entry[0]), css));
-  const bytes = outputs.reduce((n, [, o]) => n + o.bytes, 0);
+  const kept = outputs.filter(([f]) => !f.endsWith(".css") || f === entry[1].cssBundle);
+  const bytes = kept.reduce((n, [, o]) => n + o.bytes, 0);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(`built ui/dist: ${outputs.length} files, ${(bytes / 1024).toFixed(0)} KiB, ${seconds.toFixed(1)} s\n`);
+  process.stdout.write(`built ui/dist: ${kept.length} files, ${(bytes / 1024).toFixed(0)} KiB, ${seconds.toFixed(1)} s\n`);
 }
 
 main().catch((err) => {

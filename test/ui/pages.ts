@@ -8,7 +8,8 @@ export const shotsDir = path.join(repoRoot, "test-results/ui");
 export const uiWaitMs = 15_000;
 
 export async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true });
+  // Transitions finished first: a shot right after a theme switch would catch them halfway.
+  await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true, animations: "disabled" });
 }
 
 export async function login(page: Page, url: string, username: string, password: string): Promise<void> {

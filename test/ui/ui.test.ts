@@ -3,7 +3,9 @@
 // port. Covers login, the dashboard and nodes pages, creating a user (with a validation error
 // on the field), the audit log, a node going down while the UI keeps working and another
 // node's UI taking over, session expiry, and an Auditor who sees no actions and whose forced
-// mutation is refused. Screenshots of the main pages go to test-results/ui/.
+// mutation is refused; the dashboard's charts, a node's detail and its host shell, the Tasks and
+// events page, and the Users and Audit pages following the event stream. Screenshots of the
+// main pages go to test-results/ui/.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -23,6 +25,10 @@ const viewport = { width: 1280, height: 800 };
 /** A killed node's heartbeats stop; it is reported unreachable after the lease (about 6 s) plus a refresh. */
 const nodeDownWaitMs = 45_000;
 const auditorPassword = "auditor-password-1";
+/** From a change made through another node's API to the open page showing it, through the event stream. */
+const eventShownMs = 10_000;
+/** The node's login shell starting (bash -l) and answering a command. */
+const shellWaitMs = 30_000;
 const buildTimeoutMs = 120_000;
 /** Buttons in a page's content other than column sorting and the filter box: actions. */
 const actionButtons = "main button:not(thead button):not(.pf-v6-c-search-input button)";
@@ -83,7 +89,19 @@ describe("the web UI on a three-node cluster", () => {
     expect(["n1", "n2", "n3"]).toContain(await page.getByTestId("dash-leader").textContent());
     expect(await page.getByTestId("dash-quorum").textContent()).toMatch(/^Yes: 3 of 3 voters up/);
     expect(await page.getByTestId("cluster-name").textContent()).toContain("test");
+    await expect.poll(() => page.getByTestId("dash-vms-total").textContent(), { timeout: uiWaitMs }).toBe("0");
+    // The charts: accessible SVGs whose label says the latest value, one line per node and the cluster.
+    const cpu = page.getByRole("img", { name: /^vCPUs of running VMs: cluster 0, n1 0, n2 0, n3 0$/ });
+    await cpu.waitFor({ timeout: uiWaitMs });
+    expect(await cpu.locator("path[data-series]").evaluateAll((ps) => ps.map((p) => [p.getAttribute("data-series"), /^M[\d.]+ [\d.]+/.test(p.getAttribute("d") ?? "")])))
+      .toEqual([["cluster", true], ["n1", true], ["n2", true], ["n3", true]]);
+    expect(await cpu.locator("desc").textContent()).toMatch(/over the last 30 minutes/);
+    await page.getByRole("img", { name: /^Memory of running VMs: cluster 0 MiB/ }).waitFor({ timeout: uiWaitMs });
+    await expect.poll(() => page.getByTestId("chart-storage").textContent(), { timeout: uiWaitMs }).toContain("No volume yet");
     await shot(page, "dashboard");
+    // The console scrolls inside its main area: the lower half of the dashboard is a shot of its own.
+    await page.getByTestId("dash-events").scrollIntoViewIfNeeded();
+    await shot(page, "dashboard-lower");
     await page.getByRole("button", { name: "Switch to dark theme" }).click();
     expect(await page.locator("html.pf-v6-theme-dark").count()).toBe(1);
     await shot(page, "dashboard-dark");
@@ -104,6 +122,27 @@ describe("the web UI on a three-node cluster", () => {
     expect(await page.locator("[data-testid^=node-row-]", { hasText: "Leader" }).count()).toBe(1);
     expect(page.url()).toBe(url(n1, "/nodes"));
     await shot(page, "nodes");
+  });
+
+  it("shows a node's detail and opens a login shell on it for an Administrator", async () => {
+    await page.getByTestId("node-row-n1").getByRole("link", { name: "n1" }).click();
+    await page.getByRole("heading", { name: /^n1/, level: 1 }).waitFor({ timeout: uiWaitMs });
+    expect(page.url()).toBe(url(n1, "/nodes/n1"));
+    expect(await page.getByTestId("node-vm-count").textContent()).toBe("0");
+    await shot(page, "node-detail");
+    await page.getByRole("tab", { name: "Shell" }).click();
+    await page.getByTestId("console-phase").getByText("connected").waitFor({ timeout: uiWaitMs });
+    const screen = page.getByTestId("host-shell");
+    await expect.poll(async () => {
+      await screen.click();
+      await page.keyboard.type("echo trivet-$((6*7))\n");
+      return (await screen.locator(".xterm-rows").textContent()) ?? "";
+    }, { timeout: shellWaitMs, interval: 2_000 }).toContain("trivet-42");
+    await shot(page, "node-shell");
+    // Another node's shell opens on that node's own web console: this one says so.
+    await page.goto(url(n1, "/nodes/n2"));
+    await page.getByRole("tab", { name: "Shell" }).click();
+    await page.getByText("A shell on n2 opens on node n2").waitFor({ timeout: uiWaitMs });
   });
 
   it("creates a user, showing the API's validation error on the username field first", async () => {
@@ -132,6 +171,49 @@ describe("the web UI on a three-node cluster", () => {
     await row.first().waitFor({ timeout: uiWaitMs });
     // The refused attempt with the bad username is not a mutation that ran: only "ok" is asserted.
     await shot(page, "audit");
+  });
+
+  it("lists the stream's events live on the Tasks and events page, filterable by kind", async () => {
+    await nav(page, "Tasks and events").click();
+    await page.getByTestId("tasks-none").waitFor({ timeout: uiWaitMs });
+    const api = c.client(n2);
+    try {
+      await api.call(UserService, "createUser", { username: "dave", password: "dave-password-12", role: Role.OPERATOR });
+    } finally {
+      api.close();
+    }
+    const row = page.getByTestId("events-table").getByRole("row", { name: /audit.*user\/dave.*UserService\.CreateUser/ });
+    await row.waitFor({ timeout: eventShownMs });
+    await page.getByLabel("Event kind").selectOption("node.health");
+    expect(await row.count()).toBe(0);
+    await page.getByLabel("Event kind").selectOption("audit");
+    await row.waitFor({ timeout: uiWaitMs });
+    expect(await page.locator("[data-testid=events-table] tbody tr[data-kind]").evaluateAll((rs) => rs.every((r) => r.getAttribute("data-kind") === "audit"))).toBe(true);
+    await shot(page, "events");
+    await page.getByRole("tab", { name: "Audit log" }).click();
+    await page.getByRole("row", { name: /UserService\.CreateUser.*user\/dave.*ok/ }).first().waitFor({ timeout: uiWaitMs });
+  });
+
+  it("updates the open Users and Audit pages from the event stream alone", async () => {
+    const p = await admin.newPage();
+    // Paused once loaded, the page's clock runs no fallback poll: only events can reload it.
+    await p.clock.install();
+    await p.goto(url(n1, "/users"));
+    await p.getByTestId("user-row-alice").waitFor({ timeout: uiWaitMs });
+    await p.clock.pauseAt(await p.evaluate(() => Date.now() + 1_000));
+    const api = c.client(n2);
+    try {
+      await api.call(UserService, "createUser", { username: "bob", password: "bob-password-123", role: Role.OPERATOR });
+      await p.getByTestId("user-row-bob").waitFor({ timeout: eventShownMs });
+      await nav(p, "Audit log").click();
+      await p.getByRole("row", { name: /user\/bob/ }).first().waitFor({ timeout: uiWaitMs });
+      await api.call(UserService, "deleteUser", { username: "bob" });
+      await p.getByRole("row", { name: /UserService\.DeleteUser.*user\/bob.*ok/ }).first().waitFor({ timeout: eventShownMs });
+    } finally {
+      api.close();
+    }
+    await p.clock.resume();
+    await p.close();
   });
 
   it("reports a killed node as down while the UI keeps working, and another node's UI works", async () => {

@@ -2,7 +2,8 @@
 // against three real `trivet serve` daemons. Creates a VM with the test guest in the wizard
 // (after a validation error shown on its field), starts it and sees it turn running without a
 // reload, reads the guest through the serial console tab (xterm.js over the console WebSocket,
-// on the node the VM runs on), stops it and sees it stopped; an Auditor sees no action button.
+// on the node the VM runs on), sees the graphics console tab say the VM has no display (and is
+// stopped, after it is), stops it and sees it stopped; an Auditor sees no action button.
 // Screenshots go to test-results/ui/.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -121,12 +122,12 @@ describe("virtual machines in the web UI", () => {
     await shot(page, "vm-detail-running");
     const vmNode = (await page.getByTestId("vm-node").textContent())!;
     const node = nodes.find((n) => n.name === vmNode)!;
-    await page.getByRole("tab", { name: "Console" }).click();
+    await page.getByRole("tab", { name: "Serial console" }).click();
     if (node !== nodes[0]) {
       await page.getByText(`The console of uivm1 opens on node ${vmNode}`).waitFor({ timeout: uiWaitMs });
       await shot(page, "vm-console-other-node");
       await login(page, url(node, "/vms/uivm1"), "admin", adminPassword);
-      await page.getByRole("tab", { name: "Console" }).click();
+      await page.getByRole("tab", { name: "Serial console" }).click();
     }
     await page.getByTestId("console-phase").getByText("connected").waitFor({ timeout: uiWaitMs });
     const screen = page.getByTestId("serial-console");
@@ -139,6 +140,26 @@ describe("virtual machines in the web UI", () => {
     await shot(page, "vm-console");
   });
 
+  it("says plainly that the running test VM has no graphics display (noVNC loaded on demand)", async () => {
+    const chunk = page.waitForResponse((r) => /\/assets\/VncConsole-[^/]+\.js$/.test(new URL(r.url()).pathname), { timeout: uiWaitMs });
+    await page.getByRole("tab", { name: "Graphics console" }).click();
+    expect((await chunk).status()).toBe(200);
+    // The wizard's VM runs without `display: vnc`: the node refuses the VNC console.
+    await page.getByTestId("vnc-closed").waitFor({ timeout: uiWaitMs });
+    expect(await page.getByTestId("vnc-phase").textContent()).toBe("disconnected");
+    expect(await page.getByTestId("vnc-closed").textContent()).toMatch(/graphics (display|console)/);
+    await shot(page, "vm-graphics-none");
+  });
+
+  it("charts the running VM's vCPU and memory on the dashboard", async () => {
+    await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name: "Dashboard" }).click();
+    await expect.poll(() => page.getByTestId("dash-vms-running").textContent(), { timeout: uiWaitMs }).toBe("1");
+    await page.getByRole("img", { name: /^vCPUs of running VMs: cluster 1, / }).waitFor({ timeout: uiWaitMs });
+    await page.getByRole("img", { name: /^Memory of running VMs: cluster 256 MiB, / }).waitFor({ timeout: uiWaitMs });
+    await page.getByTestId("chart-vcpus").scrollIntoViewIfNeeded();
+    await shot(page, "dashboard-vm-running");
+  });
+
   it("lists the running VM, stops it from the list and shows it stopped", async () => {
     await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name: "Virtual machines" }).click();
     const row = page.getByTestId("vm-row-uivm1");
@@ -148,6 +169,10 @@ describe("virtual machines in the web UI", () => {
     await page.getByRole("button", { name: "Force stop selected" }).click();
     await expect.poll(() => row.getByTestId("vm-state").textContent(), { timeout: runningWaitMs }).toBe("stopped");
     await shot(page, "vm-list-stopped");
+    await row.getByRole("link", { name: "uivm1" }).click();
+    await page.getByRole("tab", { name: "Graphics console" }).click();
+    await page.getByTestId("vnc-not-running").getByText("uivm1 is stopped").waitFor({ timeout: uiWaitMs });
+    await shot(page, "vm-graphics-stopped");
   });
 
   it("shows a VM started through the API running in the open list, from the event stream", async () => {
@@ -184,7 +209,7 @@ describe("virtual machines in the web UI", () => {
     await p.getByRole("heading", { name: /^uivm1/, level: 1 }).waitFor({ timeout: uiWaitMs });
     await p.getByTestId("vm-node").waitFor({ timeout: uiWaitMs });
     expect(await actionsOn(p)).toEqual([]);
-    expect(await p.getByRole("tab", { name: "Console" }).count()).toBe(0);
+    expect(await p.getByRole("tab", { name: /console/i }).count()).toBe(0);
     await shot(p, "vm-detail-auditor");
     await p.getByRole("navigation", { name: "Console" }).getByRole("link", { name: "Virtual machines" }).click();
     await p.getByTestId("vm-row-uivm1").waitFor({ timeout: uiWaitMs });

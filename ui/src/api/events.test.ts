@@ -32,9 +32,9 @@ const afterIdOf = (url: string) => (JSON.parse(new URLSearchParams(url.split("?"
 
 describe("event stream", () => {
   it("parses proto3 JSON events and ignores anything else", () => {
-    expect(parseEvent('{"id":"7","kind":"vm.state","object":"vm/a","fields":{"state":"running"}}'))
-      .toEqual({ id: "7", kind: "vm.state", object: "vm/a", fields: { state: "running" } });
-    expect(parseEvent('{"id":"8","kind":"cluster.leader"}')).toEqual({ id: "8", kind: "cluster.leader", object: "", fields: {} });
+    expect(parseEvent('{"id":"7","timeMs":"1700000000000","kind":"vm.state","object":"vm/a","message":"VM a is running","fields":{"state":"running"}}'))
+      .toEqual({ id: "7", kind: "vm.state", object: "vm/a", fields: { state: "running" }, timeMs: 1_700_000_000_000, message: "VM a is running" });
+    expect(parseEvent('{"id":"8","kind":"cluster.leader"}')).toEqual({ id: "8", kind: "cluster.leader", object: "", fields: {}, timeMs: 0, message: "" });
     expect(parseEvent("not json")).toBeUndefined();
     expect(parseEvent('{"error":{"code":"internal"}}')).toBeUndefined();
     expect(watchUrl("0").startsWith(`${watchPath}?request=`)).toBe(true);

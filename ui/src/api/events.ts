@@ -9,6 +9,10 @@ export interface ApiEvent {
   kind: string;
   object: string;
   fields: Record<string, string>;
+  /** When it happened (epoch ms; 0 when the server did not say). */
+  timeMs: number;
+  /** One line for people. */
+  message: string;
 }
 
 /** Called with each event, or with undefined when the stream reconnected and events may be lost. */
@@ -47,10 +51,14 @@ export function parseEvent(data: string): ApiEvent | undefined {
     return undefined;
   }
   if (typeof v !== "object" || v === null) return undefined;
-  const o = v as { id?: unknown; kind?: unknown; object?: unknown; fields?: unknown };
+  const o = v as { id?: unknown; kind?: unknown; object?: unknown; fields?: unknown; timeMs?: unknown; message?: unknown };
   if (typeof o.kind !== "string") return undefined;
   const fields = typeof o.fields === "object" && o.fields !== null ? (o.fields as Record<string, string>) : {};
-  return { id: String(o.id ?? "0"), kind: o.kind, object: typeof o.object === "string" ? o.object : "", fields };
+  const timeMs = Number(o.timeMs ?? 0);
+  return {
+    id: String(o.id ?? "0"), kind: o.kind, object: typeof o.object === "string" ? o.object : "", fields,
+    timeMs: Number.isFinite(timeMs) ? timeMs : 0, message: typeof o.message === "string" ? o.message : "",
+  };
 }
 
 export interface EventHub {

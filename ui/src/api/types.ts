@@ -85,6 +85,67 @@ export interface VmConfig {
 
 type VmAction = { req: { name: string }; res: { vm?: Vm } };
 
+/** A volume's directory on one node, with what its storage agent last reported. */
+export interface Brick {
+  nodeId: Int64;
+  nodeName: string;
+  /** "" is the node's default, <data dir>/bricks/<volume>. */
+  path: string;
+  capacityBytes: Int64;
+  usedBytes: Int64;
+  /** 0: not reported yet. */
+  reportedAtMs: Int64;
+}
+
+export interface Volume {
+  id: string;
+  name: string;
+  replicaCount: number;
+  createdAtMs: Int64;
+  bricks: Brick[];
+  imageCount: number;
+}
+
+export interface ImageReplica {
+  nodeId: Int64;
+  nodeName: string;
+  inSync: boolean;
+  fullHeal: boolean;
+  healDoneBytes: Int64;
+  healTotalBytes: Int64;
+  reason: string;
+}
+
+export type ImageKind = "disk" | "iso" | "template";
+
+export interface Image {
+  id: string;
+  name: string;
+  volume: string;
+  volumeId: string;
+  kind: string;
+  format: string;
+  sizeBytes: Int64;
+  /** "ready" or "uploading". */
+  state: string;
+  generation: Int64;
+  writerEpoch: Int64;
+  writerNodeId: Int64;
+  writerNodeName: string;
+  writerClean: boolean;
+  createdAtMs: Int64;
+  replicas: ImageReplica[];
+}
+
+export interface VerifyResult {
+  chunkBytes: Int64;
+  replicas: { nodeId: Int64; nodeName: string; ok: boolean; error: string }[];
+  mismatches: { offset: Int64; nodeIds: Int64[] }[];
+  consistent: boolean;
+}
+
+interface ImageRef { volume: string; name: string }
+
 /** Request and response of every method the UI calls, by "Service/Method". */
 export interface Methods {
   "AuthService/Login": {
@@ -110,6 +171,25 @@ export interface Methods {
   "VmService/PauseVm": VmAction;
   "VmService/ResumeVm": VmAction;
   "VmService/DeleteVm": { req: { name: string }; res: Record<string, never> };
+  "VolumeService/CreateVolume": {
+    req: { name: string; replicaCount?: number; brickPaths?: { nodeName: string; path: string }[] };
+    res: { volume?: Volume };
+  };
+  "VolumeService/ListVolumes": { req: Record<string, never>; res: { volumes: Volume[] } };
+  "VolumeService/GetVolume": { req: { name: string }; res: { volume?: Volume } };
+  "VolumeService/DeleteVolume": { req: { name: string }; res: Record<string, never> };
+  "ImageService/CreateImage": {
+    req: ImageRef & { sizeBytes: Int64; format?: string; kind?: ImageKind; upload?: boolean };
+    res: { image?: Image };
+  };
+  "ImageService/ListImages": { req: { volume?: string }; res: { images: Image[] } };
+  "ImageService/GetImage": { req: ImageRef; res: { image?: Image } };
+  "ImageService/ResizeImage": { req: ImageRef & { sizeBytes: Int64 }; res: { image?: Image } };
+  "ImageService/DeleteImage": { req: ImageRef; res: Record<string, never> };
+  "ImageService/VerifyImage": { req: ImageRef; res: VerifyResult };
+  /** data: the chunk in base64 (proto3 JSON bytes). */
+  "ImageService/WriteImageContent": { req: ImageRef & { offset: Int64; data: string }; res: { nextOffset: Int64 } };
+  "ImageService/FinishImageUpload": { req: ImageRef; res: { image?: Image } };
 }
 
 export type MethodName = keyof Methods;

@@ -1,18 +1,21 @@
 // The console's frame: masthead (cluster name, theme toggle, user menu), the sidebar with the
 // pages this user's role may see, and the page of the current path.
 import {
-  Button, Dropdown, DropdownItem, DropdownList, Masthead, MastheadBrand, MastheadContent, MastheadLogo, MastheadMain,
+  Bullseye, Button, Dropdown, DropdownItem, DropdownList, Masthead, MastheadBrand, MastheadContent, MastheadLogo, MastheadMain,
   MastheadToggle, MenuToggle, Nav, NavExpandable, NavItem, NavList, Page, PageSidebar, PageSidebarBody, PageToggleButton,
-  SkipToContent, Toolbar, ToolbarContent, ToolbarGroup, ToolbarItem,
+  SkipToContent, Spinner, Toolbar, ToolbarContent, ToolbarGroup, ToolbarItem,
 } from "@patternfly/react-core";
 import BarsIcon from "@patternfly/react-icons/dist/esm/icons/bars-icon.js";
 import MoonIcon from "@patternfly/react-icons/dist/esm/icons/moon-icon.js";
 import SunIcon from "@patternfly/react-icons/dist/esm/icons/sun-icon.js";
-import { useState, type MouseEvent, type ReactNode } from "react";
+import { lazy, Suspense, useEffect, useState, type MouseEvent, type ReactNode } from "react";
+import { recordEvents } from "../api/event-log.ts";
 import { AuditPage } from "../pages/AuditPage.tsx";
 import { DashboardPage } from "../pages/DashboardPage.tsx";
+import { EventsPage } from "../pages/EventsPage.tsx";
+import { NodeDetailPage } from "../pages/NodeDetailPage.tsx";
 import { NodesPage } from "../pages/NodesPage.tsx";
-import { NotFoundPage, PendingApiPage } from "../pages/PendingApiPage.tsx";
+import { NotFoundPage } from "../pages/PendingApiPage.tsx";
 import { UsersPage } from "../pages/UsersPage.tsx";
 import { VmDetailPage } from "../vm/VmDetailPage.tsx";
 import { VmsPage } from "../vm/VmsPage.tsx";
@@ -32,6 +35,17 @@ interface Route {
 
 const always = () => true;
 
+/** The storage pages are a chunk of their own, loaded on first visit (the VM list loads without them). */
+const StorageRoutes = lazy(() => import("../storage/StoragePage.tsx"));
+
+function StoragePages({ path }: { path: string }) {
+  return (
+    <Suspense fallback={<Bullseye><Spinner aria-label="Loading the storage pages" /></Bullseye>}>
+      <StorageRoutes path={path} />
+    </Suspense>
+  );
+}
+
 /**
  * Every page, in sidebar order. Administrators manage users; Auditors see users and the audit
  * log read-only (audit.proto: readable by Administrators and Auditors); Operators see neither.
@@ -40,8 +54,8 @@ export const routes: readonly Route[] = [
   { path: "/", title: "Dashboard", visible: always, render: () => <DashboardPage /> },
   { path: "/nodes", title: "Nodes", visible: always, render: () => <NodesPage /> },
   { path: "/vms", title: "Virtual machines", visible: always, render: () => <VmsPage /> },
-  // Storage arrives with issue 6: its page says so until then.
-  { path: "/storage", title: "Storage", visible: always, render: () => <PendingApiPage title="Storage" api="the storage API (volumes, bricks, images)" issue={6} /> },
+  { path: "/storage", title: "Storage", visible: always, render: () => <StoragePages path="/storage" /> },
+  { path: "/events", title: "Tasks and events", group: "Tasks & events", visible: always, render: () => <EventsPage /> },
   { path: "/audit", title: "Audit log", group: "Tasks & events", visible: (s) => s.isAdmin || s.user.role === "ROLE_AUDITOR", render: () => <AuditPage /> },
   { path: "/users", title: "Users", visible: (s) => s.isAdmin || s.user.role === "ROLE_AUDITOR", render: () => <UsersPage /> },
 ];
@@ -133,11 +147,22 @@ export function Shell() {
   const path = usePath();
   const visible = routes.filter((r) => r.visible(session));
   const route = visible.find((r) => r.path === path);
-  const vmName = /^\/vms\/([^/]+)$/.exec(path)?.[1];
+  // The event log records from sign-in on, whatever page is shown (dashboard, Tasks and events).
+  useEffect(() => recordEvents(), []);
   return (
     <Page masthead={<Header />} sidebar={<Sidebar visible={visible} current={path} />} isManagedSidebar
       skipToContent={<SkipToContent href="#main-content">Skip to content</SkipToContent>} mainContainerId="main-content">
-      {route ? route.render() : vmName ? <VmDetailPage key={vmName} name={decodeURIComponent(vmName)} /> : <NotFoundPage path={path} />}
+      {route ? route.render() : detailPage(path)}
     </Page>
   );
+}
+
+/** The detail pages: /vms/<name>, /nodes/<name> and the storage pages below /storage. */
+function detailPage(path: string): ReactNode {
+  if (path.startsWith("/storage/")) return <StoragePages path={path} />;
+  const vmName = /^\/vms\/([^/]+)$/.exec(path)?.[1];
+  if (vmName) return <VmDetailPage key={vmName} name={decodeURIComponent(vmName)} />;
+  const nodeName = /^\/nodes\/([^/]+)$/.exec(path)?.[1];
+  if (nodeName) return <NodeDetailPage key={nodeName} name={decodeURIComponent(nodeName)} />;
+  return <NotFoundPage path={path} />;
 }

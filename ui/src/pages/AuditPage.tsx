@@ -1,17 +1,18 @@
 // Audit log: every mutation made through the API, newest first, a page at a time (the API pages
 // by id: each page continues below the last id of the one before), filterable by principal and
-// action.
+// action. The newest page reloads when the event stream announces a new entry (kind "audit").
 import { Button, Form, PageSection, TextInput, Title, Toolbar, ToolbarContent, ToolbarItem, Alert } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import { useState, type FormEvent } from "react";
 import { formatTime } from "../app/format.ts";
-import { usePolled } from "../app/poll.ts";
+import { fallbackRefreshMs, usePolled } from "../app/poll.ts";
 import { useSession } from "../app/session.ts";
 
 /** Entries per page (the API takes 1–1000). */
 export const auditPageSize = 50;
 
-export function AuditPage() {
+/** The audit log's table with its filter and paging (also a tab of the Tasks & events page). */
+export function AuditLog() {
   const { client } = useSession();
   // before-ids of the pages seen so far: the last one is the current page ("0": newest).
   const [pages, setPages] = useState<string[]>(["0"]);
@@ -22,7 +23,9 @@ export function AuditPage() {
   const key = `${beforeId}|${applied.principal}|${applied.action}`;
   const page = usePolled(
     () => client.call("AuditService/ListAuditEntries", { pageSize: auditPageSize, beforeId, principal: applied.principal, actionPrefix: applied.action }),
-    0, key,
+    fallbackRefreshMs, key,
+    // Only the newest page follows the stream: an older page would shift under the reader.
+    (e) => e.kind === "audit" && beforeId === "0",
   );
   const apply = (e: FormEvent) => {
     e.preventDefault();
@@ -33,8 +36,6 @@ export function AuditPage() {
   const entries = page.data?.entries ?? [];
   return (
     <>
-      <PageSection><Title headingLevel="h1">Audit log</Title></PageSection>
-      <PageSection>
         {page.error && <Alert variant="danger" isInline title={`Reading the audit log: ${page.error.message}`} />}
         <Form onSubmit={apply} aria-label="Filter the audit log">
           <Toolbar>
@@ -65,7 +66,15 @@ export function AuditPage() {
             {page.data && entries.length === 0 && <Tr><Td colSpan={5}>No entries.</Td></Tr>}
           </Tbody>
         </Table>
-      </PageSection>
+    </>
+  );
+}
+
+export function AuditPage() {
+  return (
+    <>
+      <PageSection><Title headingLevel="h1">Audit log</Title></PageSection>
+      <PageSection><AuditLog /></PageSection>
     </>
   );
 }

@@ -1,5 +1,6 @@
 // Nodes: a sortable, filterable table of the cluster's members (name, address, role, leader,
-// health, last contact) from ClusterService/GetStatus, refreshed every few seconds.
+// health, last contact) from ClusterService/GetStatus, live from the event stream; each name
+// opens the node's detail page.
 import { Alert, PageSection, SearchInput, Title, Toolbar, ToolbarContent, ToolbarItem } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr, type ThProps } from "@patternfly/react-table";
 import { useState } from "react";
@@ -7,6 +8,7 @@ import type { ClusterNode } from "../api/types.ts";
 import { formatDurationMs, healthLabel, nodeRoleLabel } from "../app/format.ts";
 import { HealthLabel } from "../app/health-label.tsx";
 import { fallbackRefreshMs, isClusterEvent, usePolled } from "../app/poll.ts";
+import { navigate } from "../app/router.ts";
 import { useSession } from "../app/session.ts";
 import { filterRows, sortRows, type SortDirection, type SortValue } from "../table/sort-filter.ts";
 
@@ -55,7 +57,9 @@ export function NodesPage() {
           <Tbody>
             {shown.map((n) => (
               <Tr key={n.id} data-testid={`node-row-${n.name}`}>
-                <Td dataLabel="Name">{n.name}</Td>
+                <Td dataLabel="Name">
+                  <a href={`/nodes/${encodeURIComponent(n.name)}`} onClick={(e) => { e.preventDefault(); navigate(`/nodes/${encodeURIComponent(n.name)}`); }}>{n.name}</a>
+                </Td>
                 <Td dataLabel="Address">{n.address}</Td>
                 <Td dataLabel="Role">{nodeRoleLabel[n.role]}</Td>
                 <Td dataLabel="Leader">{n.leader ? "Leader" : ""}</Td>

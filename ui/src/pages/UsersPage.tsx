@@ -1,15 +1,18 @@
 // Users: the cluster's local users with their roles. Administrators create and delete users;
-// Auditors see the list only (no action buttons; the API refuses their changes anyway).
+// Auditors see the list only (no action buttons; the API refuses their changes anyway). Live from
+// the event stream.
 import { Alert, AlertActionCloseButton, AlertGroup, Button, Modal, ModalBody, ModalFooter, ModalHeader, PageSection, Title, Toolbar, ToolbarContent, ToolbarItem } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import { useState } from "react";
 import type { ApiCallError } from "../api/client.ts";
 import type { User } from "../api/types.ts";
 import { formatTime, roleLabel } from "../app/format.ts";
-import { usePolled } from "../app/poll.ts";
+import { fallbackRefreshMs, usePolled, type EventFilter } from "../app/poll.ts";
 import { useSession } from "../app/session.ts";
 import { sortRows } from "../table/sort-filter.ts";
 import { UserCreateModal } from "./UserCreateModal.tsx";
+
+const isUserChange: EventFilter = (e) => e.kind === "audit" && (e.fields.action ?? "").startsWith("UserService.");
 
 function DeleteModal({ user, onClose, onDeleted }: { user: User; onClose(): void; onDeleted(): void }) {
   const { client } = useSession();
@@ -32,7 +35,9 @@ function DeleteModal({ user, onClose, onDeleted }: { user: User; onClose(): void
 
 export function UsersPage() {
   const { client, isAdmin, user: me } = useSession();
-  const users = usePolled(() => client.call("UserService/ListUsers", {}), 0);
+  // Live: a user created or deleted anywhere (CLI, another browser) shows up through the audit
+  // entry the stream announces.
+  const users = usePolled(() => client.call("UserService/ListUsers", {}), fallbackRefreshMs, "", isUserChange);
   const [creating, setCreating] = useState(false);
   const [deleting, setDeleting] = useState<User>();
   const [notice, setNotice] = useState<string>();

@@ -1,11 +1,13 @@
-// One VM: its lifecycle buttons and tabs for the overview, hardware, NICs, status and the serial
-// console. Refreshed every 2 s so a state change made anywhere (CLI, another browser) shows.
+// One VM: its lifecycle buttons and tabs for the overview, hardware, NICs, status, the serial
+// console and the graphics console (noVNC, loaded on demand). Live from the event stream, so a
+// state change made anywhere (CLI, another browser) shows.
 import {
   Alert, Breadcrumb, BreadcrumbItem, DescriptionList, DescriptionListDescription, DescriptionListGroup, DescriptionListTerm,
-  PageSection, Tab, Tabs, TabTitleText, Title,
+  PageSection, Spinner, Tab, Tabs, TabTitleText, Title,
 } from "@patternfly/react-core";
-import { useState, type ReactNode } from "react";
+import { lazy, Suspense, useState, type ReactNode } from "react";
 import type { Vm } from "../api/types.ts";
+import { formatTime } from "../app/format.ts";
 import { fallbackRefreshMs, usePolled } from "../app/poll.ts";
 import { navigate } from "../app/router.ts";
 import { useSession } from "../app/session.ts";
@@ -13,6 +15,9 @@ import { SerialConsole } from "./SerialConsole.tsx";
 import { VmActions } from "./VmActions.tsx";
 import { VmStateLabel } from "./VmStateLabel.tsx";
 import { vmState } from "./vm-state.ts";
+
+/** noVNC is loaded only when someone opens the graphics console (a chunk of its own). */
+const VncConsole = lazy(() => import("./VncConsole.tsx"));
 
 function Facts({ rows, label }: { rows: [string, ReactNode][]; label: string }) {
   return (
@@ -24,10 +29,10 @@ function Facts({ rows, label }: { rows: [string, ReactNode][]; label: string }) 
   );
 }
 
-const time = (ms: string | undefined) => (ms && ms !== "0" ? new Date(Number(ms)).toLocaleString() : "never");
+const time = (ms: string | undefined) => formatTime(Number(ms ?? 0));
 const desiredLabel = (v: Vm) => (v.desiredState ?? "VM_DESIRED_STATE_UNSPECIFIED").replace("VM_DESIRED_STATE_", "").toLowerCase();
 
-/** The console tab only for those who may open it: an Auditor's console would be refused (vm.console). */
+/** The console tabs only for those who may open them: an Auditor's console would be refused (vm.console). */
 function VmTabs({ vm, withConsole }: { vm: Vm; withConsole: boolean }) {
   const [tab, setTab] = useState<string | number>("overview");
   const s = vm.status ?? {};
@@ -58,8 +63,15 @@ function VmTabs({ vm, withConsole }: { vm: Vm; withConsole: boolean }) {
         ]} /></PageSection>
       </Tab>
       {withConsole ? (
-        <Tab eventKey="console" title={<TabTitleText>Console</TabTitleText>}>
+        <Tab eventKey="console" title={<TabTitleText>Serial console</TabTitleText>}>
           <PageSection><SerialConsole vm={vm} /></PageSection>
+        </Tab>
+      ) : null}
+      {withConsole ? (
+        <Tab eventKey="graphics" title={<TabTitleText>Graphics console</TabTitleText>}>
+          <PageSection>
+            <Suspense fallback={<Spinner size="lg" aria-label="Loading the graphics console" />}><VncConsole vm={vm} /></Suspense>
+          </PageSection>
         </Tab>
       ) : null}
     </Tabs>

@@ -2,6 +2,7 @@
 // which lifecycle actions make sense from it. Pure, so the rules are tested without a browser;
 // the API still decides (a refused action shows the API's message).
 import type { Vm } from "../api/types.ts";
+import { consoleUrl } from "../console/urls.ts";
 
 export type VmAction = "start" | "shutdown" | "stop" | "pause" | "resume" | "delete";
 
@@ -41,6 +42,5 @@ export function stateRank(state: string): number {
 
 /** The console WebSocket URL of a VM's serial console on the node serving `location`. */
 export function serialConsoleUrl(location: { protocol: string; host: string }, vmName: string): string {
-  const scheme = location.protocol === "http:" ? "ws:" : "wss:";
-  return `${scheme}//${location.host}/api/v1/console/serial/${encodeURIComponent(vmName)}`;
+  return consoleUrl(location, "serial", vmName);
 }
