@@ -20,6 +20,7 @@ import { ReplicatedBackend } from "../replication/replicated-backend.ts";
 import type { ReplicaTarget } from "../replication/replica-target.ts";
 import type { Pacing } from "../replication/throttle.ts";
 import type { ImageRecord } from "../volume/model.ts";
+import { replicaReasonCharsMax } from "../volume/storage-writer.ts";
 import { imageFileBytes } from "./layout.ts";
 import { LocalBrickReplica } from "./local-brick.ts";
 
@@ -246,7 +247,8 @@ export class CoordinatedImage {
   }
 
   private async markOutOfSync(epoch: number, nodeId: number, info: { fullHeal: boolean; reason: string }): Promise<void> {
-    const r = await this.deps.execute("storage.image.replicaOutOfSync", { id: this.imageId, epoch, nodeId, fullHeal: info.fullHeal, reason: info.reason.slice(0, 200) });
+    const reason = `${replicaFailure(info.reason)}: ${info.reason}`.slice(0, replicaReasonCharsMax);
+    const r = await this.deps.execute("storage.image.replicaOutOfSync", { id: this.imageId, epoch, nodeId, fullHeal: info.fullHeal, reason });
     if (!r.ok) throw new StorageError("io", `marking node ${nodeId}'s replica of image ${this.name} out of sync: ${r.message}`);
     this.deps.log.warn("replica out of sync", { image: this.name, node: nodeId, epoch, reason: info.reason, fullHeal: info.fullHeal });
   }
@@ -328,4 +330,12 @@ function readOnlyBackend(target: ReplicaTarget, sizeBytes: number, name: string)
     flush: () => Promise.resolve(),
     close: () => target.close(),
   };
+}
+
+/** The kind of a replica failure, in the words an administrator looks for first. */
+export function replicaFailure(message: string): string {
+  if (/ENOSPC|no.space|no_space|EDQUOT/i.test(message)) return "brick full";
+  if (/timeout|timed out/i.test(message)) return "not answering";
+  if (/closed|ECONNRESET|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|connect/i.test(message)) return "unreachable";
+  return "I/O error";
 }

@@ -147,7 +147,10 @@ export class StorageNode {
       const behind = image.replicas.some((r) => !r.inSync);
       const healer = image.replicas.filter((r) => r.inSync).map((r) => r.nodeId).sort((a, b) => a - b)[0];
       const mine = healer === this.o.nodeId;
-      if (behind && mine && image.writerNodeId === null && !e.image.isOpen && !this.healHolds.has(image.id)) {
+      // Nobody writes it, or this node is named writer but has it closed (a close that could not
+      // flush leaves the epoch held): either way this node may take it to heal.
+      const free = image.writerNodeId === null || (image.writerNodeId === this.o.nodeId && !e.image.isOpen);
+      if (behind && mine && free && !e.image.isOpen && !this.healHolds.has(image.id)) {
         this.healHolds.add(image.id);
         e.image.attach();
         this.o.log.info("opening an idle image to heal it", { image: e.name });

@@ -66,7 +66,14 @@ describe.skipIf(!rootOk)("replicated images on three daemons in network namespac
     return cli(["image", "verify", name, "--volume", volume, ...conn]);
   }
 
+  /** A 16 MiB file system for one brick, mounted before the daemons start: `ip netns exec`
+   * gives each daemon its own mount namespace, which later mounts may not reach. */
+  const smallBrick = path.join(c.dir, "small-n3");
+
   beforeAll(async () => {
+    fs.mkdirSync(smallBrick, { recursive: true });
+    const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", smallBrick], { encoding: "utf8" });
+    expect(m.status, m.stderr).toBe(0);
     net = new TestNetwork(61);
     for (const name of ["n1", "n2", "n3"]) {
       const ns = net.add(name);
@@ -89,6 +96,7 @@ describe.skipIf(!rootOk)("replicated images on three daemons in network namespac
 
   afterAll(async () => {
     api?.close();
+    spawnSync("umount", ["-l", smallBrick]);
     await c.stop();
     net?.destroy();
   });
@@ -96,11 +104,12 @@ describe.skipIf(!rootOk)("replicated images on three daemons in network namespac
   async function createImage(name: string, size: string, volume = "vol"): Promise<void> {
     const r = cli(["image", "create", name, "--volume", volume, "--size", size, ...conn]);
     expect(r.code, r.stderr).toBe(0);
-    // Every node's storage agent makes its file; the export appears once it has.
+    // Every node's storage agent makes its file; the export is listed once it has (listing
+    // opens nothing, so no node takes the writer epoch here).
     for (const n of nodes) {
       await DaemonCluster.retry(async () => {
-        const probe = qemuIo(n, `${volume}/${name}`, "read 0 512", 20_000);
-        if (probe.code !== 0) throw new Error(probe.out);
+        const r = spawnSync("qemu-nbd", ["--list", "-k", path.join(n.dataDir, "run", "nbd.sock")], { encoding: "utf8", timeout: 20_000 });
+        if (!r.stdout.includes(`export: '${volume}/${name}'`)) throw new Error(`export ${volume}/${name} not listed on ${n.name}: ${r.stdout}${r.stderr}`);
       }, 30_000, 500);
     }
   }
@@ -123,7 +132,7 @@ describe.skipIf(!rootOk)("replicated images on three daemons in network namespac
 
   it("keeps writing when a replica is killed during a verifying fio job, then heals it", async () => {
     await createImage("b", "256M");
-    const job = fio(nodes[0]!, "vol/b", ["--rw=randwrite", "--bs=4k", "--iodepth=16", "--size=48M", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1"]);
+    const job = fio(nodes[0]!, "vol/b", ["--rw=randwrite", "--bs=4k", "--iodepth=16", "--size=160M", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1"]);
     await new Promise((r) => setTimeout(r, 1500));
     await c.kill(nodes[2]!);
     const result = await job.done;
@@ -166,10 +175,7 @@ describe.skipIf(!rootOk)("replicated images on three daemons in network namespac
     expect(v.code, v.stdout + v.stderr).toBe(0);
   }, 300_000);
   it("a full brick drops its replica out with the reason while the client keeps writing", async () => {
-    const dir = path.join(c.dir, "small-n3");
-    fs.mkdirSync(dir, { recursive: true });
-    const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", dir], { encoding: "utf8" });
-    expect(m.status, m.stderr).toBe(0);
+    const dir = smallBrick;
     try {
       const v = cli(["volume", "create", "small", "--bricks", `n3=${dir}`, ...conn]);
       expect(v.code, v.stderr).toBe(0);
@@ -183,7 +189,7 @@ describe.skipIf(!rootOk)("replicated images on three daemons in network namespac
       expect(n3?.reason).toMatch(/space|full/i);
       expect(i.replicas.filter((x) => x.inSync)).toHaveLength(2);
     } finally {
-      spawnSync("umount", ["-l", dir]);
+      spawnSync("rm", ["-rf", path.join(dir, "images")]);
     }
   }, 240_000);
 });
