@@ -1,9 +1,13 @@
 // Sub-commands for images on replicated volumes: `trivet image create|list|show|resize|delete|
-// verify` — thin wrappers over ImageService, printing tables or `--output json`. Sizes take
-// binary suffixes (10G, 512M, 1T).
+// verify|upload` — thin wrappers over ImageService, printing tables or `--output json`. Sizes take
+// binary suffixes (10G, 512M, 1T). The upload sequence itself is image-upload.ts.
+import fs from "node:fs";
+import type { ApiClient } from "../core/api/client.ts";
 import { ImageService, type Image } from "../core/api/gen/trivet/v1/storage_pb.ts";
-import { UsageError, type Command } from "./commands.ts";
+import { UsageError, type Command, type CommandContext } from "./commands.ts";
 import { apiCommand, printResult } from "./client-config.ts";
+import { planUpload, sendContent, UploadError } from "./image-upload.ts";
+import { Progress } from "./progress.ts";
 import { formatBytes, parseSize } from "./sizes.ts";
 
 const volumeFlag = { volume: { type: "string", required: true } } as const;
@@ -25,6 +29,88 @@ function replicaRows(i: Image): Array<Record<string, string | number | boolean>>
     node: r.nodeName || String(r.nodeId), in_sync: r.inSync, full_heal: r.fullHeal,
     heal: r.healTotalBytes > 0n ? `${formatBytes(r.healDoneBytes)} / ${formatBytes(r.healTotalBytes)}` : "-",
   }));
+}
+
+/** The file's size, or an UploadError that says why it cannot be uploaded (before anything is created). */
+async function fileBytesOf(file: string): Promise<number> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(file);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
+    throw new UploadError("upload_input", `reading ${file}: ${why}`, { cause: err });
+  }
+  if (!st.isFile()) throw new UploadError("upload_input", `reading ${file}: not a regular file`);
+  return st.size;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done);
+  });
+}
+
+/** Deletes what a failed or interrupted upload left, and tells the user either way. */
+async function discard(c: ApiClient, ref: { volume: string; name: string }, err: unknown): Promise<never> {
+  const what = `${ref.volume}/${ref.name}`;
+  const doing = err instanceof UploadError && err.code === "upload_interrupted" ? "upload interrupted" : "upload failed";
+  let cleanup: string;
+  try {
+    await c.call(ImageService, "deleteImage", ref);
+    cleanup = `deleted the partial image ${what}`;
+  } catch (deleteErr) {
+    cleanup = `could not delete the partial image ${what} (${(deleteErr as Error).message}); delete it with 'trivet image delete ${ref.name} --volume ${ref.volume}'`;
+  }
+  const code = err instanceof UploadError ? err.code : "upload_failed";
+  throw new UploadError(code, `uploading image ${what}: ${doing}: ${(err as Error).message}; ${cleanup}`, { cause: err });
+}
+
+async function upload(c: ApiClient, f: Record<string, unknown>, p: string[], ctx: CommandContext, mode: "table" | "json"): Promise<void> {
+  if (p.length !== 1) throw new UsageError("give exactly one file to upload (and the volume with --volume)");
+  const file = p[0]!;
+  const plan = planUpload(file, await fileBytesOf(file), { name: f.name as string | undefined, kind: f.kind as string | undefined });
+  const ref = { volume: String(f.volume), name: plan.name };
+  const handle = await fs.promises.open(file, "r");
+  const ac = new AbortController();
+  const onInterrupt = () => ac.abort();
+  const progress = new Progress({ out: ctx.stderr, tty: (ctx.stderr as NodeJS.WriteStream).isTTY === true, label: `${ref.volume}/${ref.name}`, totalBytes: plan.fileBytes });
+  // Ctrl-C stops the upload before its next chunk and the image is deleted; a second one kills.
+  process.once("SIGINT", onInterrupt);
+  try {
+    await c.call(ImageService, "createImage", { ...ref, sizeBytes: BigInt(plan.sizeBytes), format: "raw", kind: plan.kind, upload: true });
+    let done: Awaited<ReturnType<typeof finish>>;
+    try {
+      await sendContent({
+        write: async (offset, data) => void (await c.call(ImageService, "writeImageContent", { ...ref, offset: BigInt(offset), data })),
+        read: async (offset, length) => {
+          const buf = Buffer.alloc(length);
+          const { bytesRead } = await handle.read(buf, 0, length, offset);
+          return buf.subarray(0, bytesRead);
+        },
+        sleep, onProgress: (n) => progress.update(n), signal: ac.signal,
+      }, plan.fileBytes);
+      done = await finish(c, ref);
+      progress.end(true);
+    } catch (err) {
+      progress.end(false);
+      return await discard(c, ref, err);
+    }
+    if (mode === "json") printResult(ctx.stdout, "json", done, []);
+    else ctx.stdout.write(`image ${ref.name} uploaded to volume ${ref.volume} (${formatBytes(plan.fileBytes)}, ${plan.kind}, ${done.image?.state})\n`);
+  } finally {
+    process.off("SIGINT", onInterrupt);
+    await handle.close();
+  }
+}
+
+function finish(c: ApiClient, ref: { volume: string; name: string }) {
+  return c.call(ImageService, "finishImageUpload", ref);
 }
 
 export const imageCommands: Command[] = [
@@ -57,6 +143,10 @@ export const imageCommands: Command[] = [
     await c.call(ImageService, "deleteImage", ref(p, f));
     ctx.stdout.write(`image ${p[0]} deleted\n`);
   }),
+  apiCommand(["image", "upload"], "upload a file (an ISO, a raw template) into the image library of a volume, with progress",
+    "FILE --volume VOL [--name NAME] [--kind iso|template] [--output table|json]  (name: the file's, lower-cased; kind: iso for *.iso, else template)", {
+      ...volumeFlag, name: { type: "string" }, kind: { type: "string" },
+    }, (c, f, p, ctx, mode) => upload(c, f, p, ctx, mode)),
   apiCommand(["image", "verify"], "compare the checksums of an image's in-sync replicas, chunk by chunk", "NAME --volume VOL [--output table|json]", volumeFlag, async (c, f, p, ctx, mode) => {
     const r = await c.call(ImageService, "verifyImage", ref(p, f));
     if (mode === "json") printResult(ctx.stdout, "json", r, []);

@@ -1,6 +1,7 @@
 // What the node publishes on its event bus, read level-triggered from the local replica: new
-// audit log entries (every mutation on any node), node health transitions, leader changes and
-// VM state changes.
+// audit log entries (every mutation on any node), node health transitions, leader changes, VM
+// state changes and storage changes (images, replicas in and out of sync, heal progress: the
+// diff is storage/volume/storage-events.ts).
 // A poll of the replica every interval: no event depends on being delivered exactly once, and
 // a restarted node simply starts from what its replica holds.
 import type { EventBus } from "../api/events/bus.ts";
@@ -9,6 +10,8 @@ import type { Replica } from "../state/replica.ts";
 import { heartbeatIntervalMsDefault, nodeHealth, type NodeHealth } from "./liveness.ts";
 import { listNodeEndpoints } from "./node-module.ts";
 import { listVms, listVmStatus } from "../vm/vm-queries.ts";
+import { StorageEventDiff } from "../../storage/volume/storage-events.ts";
+import { listImages, listVolumes } from "../../storage/volume/storage-queries.ts";
 
 export const eventPollIntervalMs = 250;
 /** Audit rows published per poll at most (a burst is spread over following polls). */
@@ -22,6 +25,8 @@ export class EventSources {
   private readonly health = new Map<string, NodeHealth>();
   private leader = -1;
   private readonly vmStates = new Map<string, string>();
+  private readonly storage = new StorageEventDiff();
+  private storageIndex = -1;
 
   constructor(private readonly replica: Replica, private readonly bus: EventBus, private readonly nowMs: () => number = Date.now) {}
 
@@ -39,6 +44,20 @@ export class EventSources {
     this.pollHealth();
     this.pollLeader();
     this.pollVmStates();
+    this.pollStorage();
+  }
+
+  /** Storage records changed: only read when something was applied, or a heal event is held back. */
+  private pollStorage(): void {
+    const sm = this.replica.stateMachine;
+    if (sm.appliedIndex === this.storageIndex && !this.storage.pending) return;
+    const { value, appliedIndex } = sm.read((db) => ({
+      images: listImages(db),
+      volumeNames: new Map(listVolumes(db).map((v) => [v.id, v.name])),
+      nodeNames: new Map(listNodeEndpoints(db).map((n) => [n.nodeId, n.name])),
+    }));
+    this.storageIndex = appliedIndex;
+    for (const e of this.storage.step(value, this.nowMs())) this.bus.publish(e);
   }
 
   /** A VM's reported state changed (running, paused, stopped, crashed, failed…). */

@@ -13,7 +13,8 @@ import type { CommandResult } from "../../core/state/apply.ts";
 import type { Logger } from "../../core/raft/types.ts";
 import type { BlockBackend, WriteOptions } from "../nbd/backend.ts";
 import { StorageError } from "../nbd/backend.ts";
-import { healAndRejoin } from "../replication/heal.ts";
+import { DirtyMap } from "../replication/dirty-map.ts";
+import { healAndRejoin, healReplica } from "../replication/heal.ts";
 import type { ImageTable } from "../replication/image-table.ts";
 import { ReplicaClient } from "../replication/replica-client.ts";
 import { ReplicatedBackend } from "../replication/replicated-backend.ts";
@@ -233,6 +234,7 @@ export class CoordinatedImage {
     });
     const open: Open = { seq, epoch, io: backend, backend, healing: new Set(), heals: new AbortController(), healTimer: setInterval(() => this.healTick(), coordinatorDefaults.healIntervalMs) };
     deps.log.info("coordinating image", { image: this.name, epoch, previousClean: acquired.previousClean, previousNode: acquired.previousNodeId ?? null });
+    if (acquired.previousClean === false) void this.reconcile(open);
     return open;
   }
 
@@ -244,6 +246,30 @@ export class CoordinatedImage {
       ? await LocalBrickReplica.open(String(deps.nodeId), deps.table, this.imageId, record.writerEpoch, bytes)
       : new ReplicaClient({ nodeId: String(inSync[0] ?? 0), imageId: this.imageId, epoch: record.writerEpoch, sizeBytes: bytes, connect: () => deps.connect(inSync[0] ?? 0) });
     return { seq: ++this.opens, epoch: record.writerEpoch, io: readOnlyBackend(target, bytes, this.name), backend: null, healing: new Set(), heals: new AbortController(), healTimer: null };
+  }
+
+  /**
+   * After an unclean takeover (the previous writer crashed or was fenced mid-write) the in-sync
+   * copies can differ in writes that were never acknowledged. This coordinator's copy is the one
+   * its reads come from, so the others are made to match it: compare checksums chunk by chunk
+   * and copy the chunks that differ, in the background and under the range lock.
+   */
+  private async reconcile(o: Open): Promise<void> {
+    const backend = o.backend;
+    if (!backend || backend.healSource() !== String(this.deps.nodeId)) return;
+    for (const r of backend.status()) {
+      if (r.local || r.state !== "in_sync") continue;
+      const started = performance.now();
+      try {
+        const result = await healReplica({
+          access: backend, nodeId: r.nodeId, imageId: this.imageId, mode: "compare", dirty: new DirtyMap(backend.sizeBytes),
+          sizeBytes: backend.sizeBytes, bytesPerSec: this.deps.healBytesPerSec ?? coordinatorDefaults.healBytesPerSec, pacing: this.deps.pacing, signal: o.heals.signal,
+        });
+        this.deps.log.info("replica reconciled after an unclean takeover", { image: this.name, node: Number(r.nodeId), copiedBytes: result.copiedBytes, comparedBytes: result.comparedBytes, ms: Math.round(performance.now() - started) });
+      } catch (err) {
+        this.deps.log.warn("reconciling a replica after an unclean takeover failed", { image: this.name, node: Number(r.nodeId), error: String(err) });
+      }
+    }
   }
 
   private async markOutOfSync(epoch: number, nodeId: number, info: { fullHeal: boolean; reason: string }): Promise<void> {

@@ -4,22 +4,23 @@
 // a level-triggered loop that provisions brick files, keeps the export table in step with the
 // replicated state, and coordinates idle images that need a heal (the lowest-numbered node with
 // an in-sync copy does it, so exactly one node tries).
+import { mkdirSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import type Database from "better-sqlite3";
 import type { Logger } from "../../core/raft/types.ts";
 import type { CommandResult } from "../../core/state/apply.ts";
 import { NbdServer } from "../nbd/server.ts";
-import { ImageTable, fileEpochStore, openFileBrickImage } from "../replication/image-table.ts";
+import { ImageTable, fileEpochStore, openFileBrickImage, type ResolvedImage } from "../replication/image-table.ts";
 import { ReplicaClient } from "../replication/replica-client.ts";
 import { ReplicaServer } from "../replication/replica-server.ts";
 import type { Pacing } from "../replication/throttle.ts";
 import { verifyDefaults, verifyReplicas, type VerifyReplica } from "../replication/verify.ts";
 import type { ImageRecord, VolumeRecord } from "../volume/model.ts";
-import { getImage, listImages, listVolumes } from "../volume/storage-queries.ts";
+import { getImage, getVolume, listImages, listVolumes } from "../volume/storage-queries.ts";
 import { CoordinatedImage } from "./coordinator.ts";
-import { exportName, imageFileBytes, nbdSocketPath } from "./layout.ts";
+import { brickDir, exportName, imageFileBytes, imageFilePath, imagesDirName, nbdSocketPath } from "./layout.ts";
 import { LocalBrickReplica } from "./local-brick.ts";
 import { Provisioner } from "./provisioner.ts";
 
@@ -64,10 +65,7 @@ export class StorageNode {
   private syncing = false;
 
   constructor(private readonly o: StorageNodeOptions) {
-    this.table = new ImageTable((id) => {
-      const path = this.files.get(id);
-      return path === undefined ? undefined : { path, format: path.endsWith(".qcow2") ? "qcow2" : "raw" };
-    }, openFileBrickImage, fileEpochStore);
+    this.table = new ImageTable((id) => this.resolveImage(id), openFileBrickImage, fileEpochStore);
     this.replicas = new ReplicaServer({ images: this.table, resolveImage: () => undefined, log: o.log });
     this.nbd = new NbdServer({ socketPath: nbdSocketPath(o.dataDir), log: o.log });
     this.provisioner = new Provisioner({
@@ -84,6 +82,27 @@ export class StorageNode {
     await this.nbd.listen();
     await this.sync();
     this.timer = setInterval(() => void this.sync(), storageNodeDefaults.syncIntervalMs);
+  }
+
+  /**
+   * The file of an image on this node's brick, for the replication server (image ids arrive
+   * from the network: only ids of images in the replicated state resolve). A raw image whose
+   * file the provisioner has not made yet (a coordinator opened it right after creation) is
+   * resolved from the state, and its file is created sparse on open.
+   */
+  private resolveImage(id: string): ResolvedImage | undefined {
+    const known = this.files.get(id);
+    if (known !== undefined) return { path: known, format: known.endsWith(".qcow2") ? "qcow2" : "raw" };
+    const found = this.o.read((db) => {
+      const image = getImage(db, id);
+      return image ? { image, volume: getVolume(db, image.volumeId) } : null;
+    });
+    if (!found?.volume || found.image.format !== "raw") return undefined;
+    const brick = found.volume.bricks.find((b) => b.nodeId === this.o.nodeId);
+    if (!brick) return undefined;
+    const dir = brickDir(this.o.dataDir, found.volume, brick);
+    mkdirSync(join(dir, imagesDirName), { recursive: true });
+    return { path: imageFilePath(dir, found.image), format: "raw" };
   }
 
   /** Serves one replication connection from another node's coordinator. */

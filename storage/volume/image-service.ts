@@ -1,7 +1,9 @@
 // ImageService: create, list, inspect, grow, delete and verify the images of a volume. Images are
 // named by volume and name. Create, resize and delete change the replicated record (each node's
 // storage agent makes the sparse files follow); verify asks the replication layer, injected as
-// `verifyImage`, to compare per-chunk checksums of the in-sync replicas.
+// `verifyImage`, to compare per-chunk checksums of the in-sync replicas. Uploads (the ISO and
+// template library) write content through the injected `content`; deleting an image still
+// uploading ends the upload's hold on it first (what the CLI does when an upload fails).
 import { randomUUID } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ImageService, type CreateImageRequest, type ImageSchema, type ResizeImageRequest, type WriteImageContentRequest } from "../../core/api/gen/trivet/v1/storage_pb.ts";
@@ -97,9 +99,34 @@ async function resizeImage(r: ResizeImageRequest, ctx: HandlerContext) {
   return oneImage(ctx, r);
 }
 
-async function deleteImage(r: ImageRef, ctx: HandlerContext) {
+/**
+ * How long deleting an abandoned upload waits for its hold on the image to end: the upload is
+ * finished (flushed, released) first, and the coordinator closes an idle image after about 2 s.
+ */
+export const abandonedUploadReleaseWaitMs = 15_000;
+const releasePollIntervalMs = 100;
+
+export type SleepFn = (ms: number) => Promise<void>;
+const sleepDefault: SleepFn = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * An image still "uploading" is only the upload's: deleting it (the CLI does so when an upload
+ * fails or is interrupted) ends the upload's hold first, then waits, bounded, for the writer to go.
+ */
+async function releaseAbandonedUpload(ctx: HandlerContext, r: ImageRef, i: ImageRecord, content: ImageContent, sleep: SleepFn): Promise<ImageRecord> {
+  await content.finish(i.id).catch((err: unknown) => ctx.logger.warn("ending an abandoned upload before deleting its image", { image: `${r.volume}/${r.name}`, error: String(err) }));
+  for (let waitedMs = 0; waitedMs < abandonedUploadReleaseWaitMs; waitedMs += releasePollIntervalMs) {
+    const now = findImage(storageSnapshot(ctx), r);
+    if (now.writerNodeId === null) return now;
+    await sleep(releasePollIntervalMs);
+  }
+  return findImage(storageSnapshot(ctx), r);
+}
+
+async function deleteImage(r: ImageRef, ctx: HandlerContext, content: ImageContent | undefined, sleep: SleepFn) {
   const s = storageSnapshot(ctx);
-  const i = findImage(s, r);
+  let i = findImage(s, r);
+  if (i.writerNodeId !== null && i.state === "uploading" && content) i = await releaseAbandonedUpload(ctx, r, i, content, sleep);
   if (i.writerNodeId !== null) {
     const node = nodeNamesOf(s).get(i.writerNodeId) ?? String(i.writerNodeId);
     throw new ApiError("failed_precondition", `image "${r.name}" is open for writing on node ${node}; stop what uses it first`, { field: "name" });
@@ -160,7 +187,7 @@ async function finishUpload(r: ImageRef, ctx: HandlerContext, content: ImageCont
 
 const object = (r: ImageRef) => `image/${r.volume}/${r.name}`;
 
-export function imageService(opts: { verifyImage?: VerifyImageFn; content?: ImageContent } = {}): RegisteredService {
+export function imageService(opts: { verifyImage?: VerifyImageFn; content?: ImageContent; sleep?: SleepFn } = {}): RegisteredService {
   return defineService({
     descriptor: ImageService,
     policy: {
@@ -195,7 +222,7 @@ export function imageService(opts: { verifyImage?: VerifyImageFn; content?: Imag
       },
       getImage: async (r, ctx) => oneImage(ctx, r),
       resizeImage,
-      deleteImage,
+      deleteImage: (r, ctx) => deleteImage(r, ctx, opts.content, opts.sleep ?? sleepDefault),
       verifyImage: (r, ctx) => verify(r, ctx, opts.verifyImage),
       writeImageContent: (r, ctx) => writeContent(r, ctx, opts.content),
       finishImageUpload: (r, ctx) => finishUpload(r, ctx, opts.content),
