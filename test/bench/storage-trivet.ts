@@ -21,6 +21,10 @@ export const trivetImage = "disk1";
 export interface TrivetTarget {
   uri: string;
   stop(): Promise<void>;
+  /** The cluster, its nodes (n1 serves `uri`) and the CLI connection flags, for fault benches. */
+  cluster: DaemonCluster;
+  nodes: DaemonNode[];
+  conn: string[];
 }
 
 export class TrivetTargetError extends Error {
@@ -47,7 +51,7 @@ async function step<T>(what: string, nodes: DaemonNode[], fn: () => Promise<T> |
   }
 }
 
-async function startCluster(c: DaemonCluster): Promise<DaemonNode> {
+async function startCluster(c: DaemonCluster): Promise<DaemonNode[]> {
   const nodes = [await c.allocate("n1"), await c.allocate("n2"), await c.allocate("n3")];
   const [n1, n2, n3] = nodes as [DaemonNode, DaemonNode, DaemonNode];
   await step("trivet init n1", nodes, () => c.init(n1));
@@ -60,7 +64,7 @@ async function startCluster(c: DaemonCluster): Promise<DaemonNode> {
     c.serve(n);
   }
   await step("waiting for three voters", nodes, () => c.waitForVoters(n1, 3, votersTimeoutMs));
-  return n1;
+  return nodes;
 }
 
 function qemuImgInfo(uri: string): Promise<void> {
@@ -82,7 +86,8 @@ function runCli(args: string[], conn: string[]): void {
 export async function startTrivetTarget(): Promise<TrivetTarget> {
   const c = new DaemonCluster();
   try {
-    const n1 = await startCluster(c);
+    const nodes = await startCluster(c);
+    const n1 = nodes[0]!;
     const conn = ["--server", n1.api, "--token", c.adminToken, "--ca-file", path.join(n1.dataDir, "tls", "ca.crt")];
     runCli(["volume", "create", trivetVolume, "--replicas", "3"], conn);
     runCli(["image", "create", trivetImage, "--volume", trivetVolume, "--size", "1G"], conn);
@@ -95,7 +100,7 @@ export async function startTrivetTarget(): Promise<TrivetTarget> {
     await DaemonCluster.retry(() => qemuImgInfo(uri), exportTimeoutMs, socketPollMs).catch((err: unknown) => {
       throw new TrivetTargetError("nbd_export", `waiting for node n1 to export ${trivetVolume}/${trivetImage}: ${(err as Error).message}`, { cause: err });
     });
-    return { uri, stop: () => c.stop() };
+    return { uri, stop: () => c.stop(), cluster: c, nodes, conn };
   } catch (err) {
     await c.stop();
     throw err;
