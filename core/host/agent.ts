@@ -8,7 +8,10 @@ import { mkdir, open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../raft/types.ts";
 import type { Replica } from "../state/replica.ts";
-import type { PowerAction, VmRecord, VmStatusRecord } from "../vm/vm-model.ts";
+import { isVolumeDisk, type PowerAction, type VmRecord, type VmStatusRecord } from "../vm/vm-model.ts";
+import { listNodeEndpoints } from "../cluster/node-module.ts";
+import { nbdSocketPath } from "../../storage/node/layout.ts";
+import { getImageByName } from "../../storage/volume/storage-queries.ts";
 import { keptDiskVmIds, listVms, listVmStatus } from "../vm/vm-module.ts";
 import { gatherHostFacts, runBounded } from "./facts.ts";
 import { checkKvm, hostKvmProbeDeps } from "./kvm-probe.ts";
@@ -20,6 +23,7 @@ import type { QemuRuntime, VmRunState } from "./qemu/runtime.ts";
 import type { QemuHostFacts } from "./qemu/spec.ts";
 import { pathIsoResolver, possibleTapNames, prepareVmDevices, releaseTaps, type IsoResolver } from "./vm-prepare.ts";
 import { diskPath, specFromRecord, vmPaths } from "./vm-spec.ts";
+import { resolveVolumeDevices, type VolumeDevices } from "./vm-volumes.ts";
 
 export { diskPath, specFromRecord, vmPaths, type VmPaths } from "./vm-spec.ts";
 import type { GuestProcess } from "./vm-stats.ts";
@@ -339,16 +343,29 @@ export class HostAgent {
     const paths = vmPaths(this.opts.dataDir, vm.id);
     await mkdir(paths.imagesDir, { recursive: true, mode: 0o750 });
     if (h.taps.length > 0) await this.releaseTapsOf(vm.name, h);
+    // Volume images first: a VM on a node without a copy fails before anything is set up.
+    const volumes = this.resolveVolumes(vm);
     const { resolved, taps } = await prepareVmDevices(vm, paths, { net: this.net, resolveIso: this.opts.resolveIso ?? pathIsoResolver, ovmfCodePath: this.facts!.ovmfCodePath });
     h.taps = taps;
     try {
-      const spec = specFromRecord(vm, paths, this.facts!, resolved);
-      for (const d of vm.spec.disks) await ensureDiskImage(diskPath(paths, d), d.format, d.sizeMiB);
+      const spec = specFromRecord(vm, paths, this.facts!, { ...resolved, cdromExport: volumes.cdromExport, volumeDisks: volumes.disks });
+      for (const d of vm.spec.disks) if (!isVolumeDisk(d)) await ensureDiskImage(diskPath(paths, d), d.format, d.sizeMiB);
       return await startVm(spec, this.facts!, { runDir: paths.runDir, qemuBinary: this.opts.qemuBinary, log: (e) => this.opts.logger.info("qemu", e) });
     } catch (err) {
       await this.releaseTapsOf(vm.name, h);
       throw err;
     }
+  }
+
+  /** The NBD exports on this node of the VM's volume disks and library CD-ROM (from the local replica). */
+  private resolveVolumes(vm: VmRecord): VolumeDevices {
+    return this.opts.replica.stateMachine.read((db) => {
+      const names = new Map(listNodeEndpoints(db).map((n) => [n.nodeId, n.name]));
+      return resolveVolumeDevices(vm, this.opts.nodeId, nbdSocketPath(this.opts.dataDir), {
+        image: (volume, image) => getImageByName(db, volume, image),
+        nodeName: (id) => names.get(id) ?? String(id),
+      });
+    }).value;
   }
 
   private async report(vm: VmRecord, h: Held): Promise<void> {
@@ -366,7 +383,10 @@ export class HostAgent {
     else this.opts.logger.warn("host agent: status report refused", { vm: vm.name, error: r.message });
   }
 
-  /** VMs deleted (or moved away): stop what still runs, remove run dir and images (unless deleted keeping its disks). */
+  /**
+   * VMs deleted (or moved away): stop what still runs, remove run dir and images (unless deleted
+   * keeping its disks). Only the node-local images directory goes: volume images belong to their volume.
+   */
   private async cleanUpRemoved(ids: ReadonlySet<string>, kept: ReadonlySet<string>): Promise<void> {
     const runRoot = join(this.opts.dataDir, "run");
     // Only VM run directories: other files of the node (such as a storage socket) may share run/.

@@ -10,6 +10,7 @@ import type { NetRunner } from "./net/bridge.ts";
 import { createTap, planTaps, removeTap, tapName } from "./net/tap.ts";
 import { ovmfVarsPath, seedIsoPath, type ResolvedDevices, type VmPaths } from "./vm-spec.ts";
 import { vmNicsMax } from "../vm/vm-model.ts";
+import { libraryRef } from "../vm/vm-devices.ts";
 
 export class VmPrepareError extends Error {
   readonly code = "vm-prepare";
@@ -20,8 +21,8 @@ export class VmPrepareError extends Error {
 }
 
 /**
- * Maps the CD-ROM reference of a VM record to an absolute ISO path on this node. Today the
- * reference is that path; the ISO library will map "volume/image" names here.
+ * Maps the CD-ROM reference of a VM record to an absolute ISO path on this node (by default the
+ * reference is that path). "<volume>/<image>" references of the ISO library never come here.
  */
 export type IsoResolver = (ref: string, vm: VmRecord) => Promise<string>;
 export const pathIsoResolver: IsoResolver = async (ref) => ref;
@@ -41,7 +42,8 @@ export function ovmfVarsTemplate(codePath: string): string {
 
 async function resolveCdrom(vm: VmRecord, deps: PrepareDeps): Promise<string | null> {
   const ref = vm.spec.cdrom?.path;
-  if (ref === undefined) return null;
+  // An ISO library image is not a file here: it is served over NBD (vm-volumes.ts).
+  if (ref === undefined || libraryRef(ref) !== null) return null;
   const what = `starting VM ${vm.name}: CD-ROM ${ref}`;
   const path = await deps.resolveIso(ref, vm).catch((err: unknown) => {
     throw new VmPrepareError(`${what}: ${(err as Error).message}`, { cause: err });

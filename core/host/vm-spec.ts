@@ -1,11 +1,11 @@
 // The QEMU spec of a VM record on this node (pure): where its files and sockets live, which
-// accelerator it gets, its devices — disks, NICs (user-mode, or a tap per bridged NIC named from
+// accelerator it gets, its devices — disks (node-local files or volume images over NBD), NICs (user-mode, or a tap per bridged NIC named from
 // the VM id), the CD-ROM and cloud-init seed, OVMF with the VM's own variable store, a VNC socket
 // in the run directory — and the boot order numbered onto the devices the VM has.
 import { join } from "node:path";
-import type { BootDevice, VmDiskRecord, VmRecord } from "../vm/vm-model.ts";
+import { isVolumeDisk, type BootDevice, type VmDiskRecord, type VmLocalDiskRecord, type VmRecord } from "../vm/vm-model.ts";
 import { tapName } from "./net/tap.ts";
-import type { QemuHostFacts, VmSpec } from "./qemu/spec.ts";
+import type { DiskFormat, DiskSource, NbdExport, QemuHostFacts, VmSpec } from "./qemu/spec.ts";
 
 export interface VmPaths {
   runDir: string;
@@ -16,7 +16,8 @@ export function vmPaths(dataDir: string, vmId: string): VmPaths {
   return { runDir: join(dataDir, "run", vmId), imagesDir: join(dataDir, "images", vmId) };
 }
 
-export function diskPath(paths: VmPaths, disk: VmDiskRecord): string {
+/** Where the node keeps a VM's node-local disk image. */
+export function diskPath(paths: VmPaths, disk: VmLocalDiskRecord): string {
   return join(paths.imagesDir, `${disk.id}.${disk.format}`);
 }
 
@@ -33,9 +34,21 @@ export function vncSocketPath(paths: VmPaths): string {
   return join(paths.runDir, "vnc.sock");
 }
 
-/** What the agent found on the node for the record: the CD-ROM's ISO path after resolving its name. */
+/**
+ * What the agent found on the node for the record: the CD-ROM's ISO path after resolving its
+ * name, or its ISO library image's NBD export; the NBD exports of the volume disks, by disk id.
+ */
 export interface ResolvedDevices {
   cdromPath: string | null;
+  cdromExport?: NbdExport | null;
+  volumeDisks?: ReadonlyMap<string, NbdExport & { format: DiskFormat }>;
+}
+
+function diskSource(vm: VmRecord, paths: VmPaths, d: VmDiskRecord, resolved: ResolvedDevices): DiskSource {
+  if (!isVolumeDisk(d)) return { kind: "file", path: diskPath(paths, d), format: d.format };
+  const nbd = resolved.volumeDisks?.get(d.id);
+  if (nbd === undefined) throw new Error(`starting VM ${vm.name}: disk ${d.id} (image ${d.volume}/${d.image}) was not resolved to an NBD export`);
+  return { kind: "nbd", ...nbd };
 }
 
 /** Positions 1, 2, 3… of the boot devices the VM has, in its boot order; none with a direct kernel boot. */
@@ -56,11 +69,11 @@ export function specFromRecord(vm: VmRecord, paths: VmPaths, facts: Pick<QemuHos
     name: vm.name, uuid: vm.id, vcpus: s.vcpus, memoryMiB: s.memoryMiB, machineType: s.machineType, cpuModel: s.cpuModel,
     firmware: s.firmware === "ovmf" ? { kind: "ovmf", varsPath: ovmfVarsPath(paths) } : { kind: "seabios" }, accelerator,
     disks: s.disks.map((d, i) => ({
-      id: d.id, bus: "virtio-blk" as const, source: { kind: "file" as const, path: diskPath(paths, d), format: d.format },
+      id: d.id, bus: "virtio-blk" as const, source: diskSource(vm, paths, d, resolved),
       // writeback, not none: O_DIRECT is refused by tmpfs and some overlay file systems.
       cache: "writeback" as const, readonly: false, bootIndex: i === 0 ? boot.get("disk") ?? null : null, serial: d.id,
     })),
-    cdrom: s.cdrom === null ? null : { isoPath: resolved.cdromPath, bootIndex: boot.get("cdrom") ?? null },
+    cdrom: s.cdrom === null ? null : { isoPath: resolved.cdromExport ? null : resolved.cdromPath, isoExport: resolved.cdromExport ?? null, bootIndex: boot.get("cdrom") ?? null },
     nics: s.nics.map((n, i) => ({
       id: n.id, model: "virtio-net" as const, mac: n.mac,
       backend: n.bridge === "" ? { kind: "user" as const } : { kind: "tap" as const, tapName: tapName(vm.id, i), bridge: n.bridge },

@@ -5,7 +5,7 @@ import type { VmHostRecord, VmSpecRecord } from "./vm-model.ts";
 
 export interface HostCheckFailure {
   ok: false;
-  code: "invalid_argument" | "failed_precondition";
+  code: "invalid_argument" | "failed_precondition" | "not_found";
   field: string;
   message: string;
 }

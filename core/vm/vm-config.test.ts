@@ -2,9 +2,9 @@
 // invalid_argument naming the field as the proto spells it, and good ones reach the payload.
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { UpdateVmRequestSchema, VmConfigSchema } from "../api/gen/trivet/v1/vm_pb.ts";
+import { UpdateVmRequestSchema, VmConfigSchema, VmDiskSchema } from "../api/gen/trivet/v1/vm_pb.ts";
 import { ApiError } from "../api/server/errors.ts";
-import { deviceSpecOf, deviceUpdateOf } from "./vm-config.ts";
+import { deviceSpecOf, deviceUpdateOf, disksOf } from "./vm-config.ts";
 
 function fieldOf(fn: () => unknown): string | undefined {
   try {
@@ -33,5 +33,14 @@ describe("VM device fields at the API edge", () => {
     });
     expect(deviceUpdateOf(create(UpdateVmRequestSchema, { name: "a", cdrom: { path: "" }, bootOrder: { devices: ["network"] } }))).toEqual({ cdrom: null, bootOrder: ["network"] });
     expect(deviceUpdateOf(create(UpdateVmRequestSchema, { name: "a" }))).toEqual({});
+  });
+
+  it("maps disks to node-local sizes or volume images, refusing a volume image given a size or only one name", () => {
+    const disk = (init: Record<string, unknown>) => create(VmDiskSchema, init);
+    expect(disksOf([disk({ sizeMib: 8n }), disk({ volume: "vol", image: "web1" })])).toEqual([{ sizeMiB: 8, format: "raw" }, { volume: "vol", image: "web1" }]);
+    expect(fieldOf(() => disksOf([disk({ volume: "vol", image: "web1", sizeMib: 8n })]))).toBe("config.disks[0].volume");
+    expect(fieldOf(() => disksOf([disk({ sizeMib: 8n }), disk({ volume: "vol" })]))).toBe("config.disks[1].image");
+    expect(fieldOf(() => disksOf([disk({ volume: "vol", image: "Web1" })]))).toBe("config.disks[0].image");
+    expect(deviceSpecOf(create(VmConfigSchema, { cdrom: { path: "isos/debian-12.iso" } })).cdrom).toEqual({ path: "isos/debian-12.iso" });
   });
 });

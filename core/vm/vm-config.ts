@@ -1,13 +1,13 @@
-// The device fields of the VM API messages (VmConfig of CreateVm, the device fields of
+// The device fields of the VM API messages (VmConfig of CreateVm with its disks, the device fields of
 // UpdateVm, the Vm message): checked at the edge with the model's own checks, so the API and the
 // state commands agree on what is valid, and mapped to and from the record's shape. A bad field
 // is an invalid_argument naming its API path ("config.nics[1].vlan").
 import type { ApiError } from "../api/server/errors.ts";
 import { invalid } from "../api/server/validation.ts";
-import type { UpdateVmRequest, VmCloudInit, VmConfig, VmNic } from "../api/gen/trivet/v1/vm_pb.ts";
+import type { UpdateVmRequest, VmCloudInit, VmConfig, VmDisk, VmNic } from "../api/gen/trivet/v1/vm_pb.ts";
 import { checkBootOrder, checkCdrom, checkCloudInit, checkDisplay, checkFirmware } from "./vm-devices.ts";
 import { VmFieldError } from "./vm-fields.ts";
-import { checkNics } from "./vm-model.ts";
+import { checkDisks, checkNics, isVolumeDisk } from "./vm-model.ts";
 import type { VmRecord } from "./vm-model.ts";
 
 /** "cloudInit.sshKeys[0]" -> "cloud_init.ssh_keys[0]": the model's field path as the proto spells it. */
@@ -43,6 +43,17 @@ export function deviceSpecOf(c: VmConfig) {
   }));
 }
 
+/**
+ * The disks of a create request in the payload's shape: a size and format for a node-local
+ * image, or a volume and image name (checked by the model's rules; the apply checks the image).
+ */
+export function disksOf(disks: VmDisk[]): Array<{ sizeMiB: number; format: string } | { volume: string; image: string }> {
+  const isVolume = (d: VmDisk) => d.volume !== "" || d.image !== "";
+  // A size or format given with a volume image is refused by the model (the image has its own).
+  withPrefix("config.", () => checkDisks(disks.map((d) => (isVolume(d) ? { volume: d.volume, image: d.image, sizeMiB: d.sizeMib === 0n ? undefined : Number(d.sizeMib), format: d.format || undefined } : { sizeMiB: Number(d.sizeMib), format: d.format || "raw" }))));
+  return disks.map((d) => (isVolume(d) ? { volume: d.volume, image: d.image } : { sizeMiB: Number(d.sizeMib), format: d.format || "raw" }));
+}
+
 /** The device fields an update request sets, in the vm.update payload's shape (absent: unchanged). */
 export function deviceUpdateOf(r: UpdateVmRequest) {
   return withPrefix("", () => {
@@ -61,6 +72,7 @@ export function deviceInfo(v: VmRecord) {
   const s = v.spec;
   return {
     nics: s.nics.map((n) => ({ mac: n.mac, bridge: n.bridge, vlan: n.vlan ?? 0 })),
+    disks: s.disks.map((d) => (isVolumeDisk(d) ? { id: d.id, volume: d.volume, image: d.image } : { id: d.id, sizeMib: BigInt(d.sizeMiB), format: d.format })),
     firmware: s.firmware, cdromPath: s.cdrom?.path ?? "", display: s.display, bootOrder: s.bootOrder,
     cloudInitUser: s.cloudInit?.user ?? "", cloudInitHostname: s.cloudInit?.hostname ?? "",
   };

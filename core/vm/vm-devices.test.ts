@@ -22,7 +22,7 @@ describe("VM device fields", () => {
   it("checks the CD-ROM path, cloud-init, display, firmware and boot order", () => {
     expect(checkCdrom({ path: "/isos/debian.iso" })).toEqual({ path: "/isos/debian.iso" });
     expect(checkCdrom({ path: "" })).toBeNull();
-    expect(() => checkCdrom({ path: "debian.iso" })).toThrow(/field "cdrom.path": must be an absolute path/);
+    expect(() => checkCdrom({ path: "debian.iso" })).toThrow(/field "cdrom.path": must be an absolute ISO path on the node or "<volume>\/<image>" of the ISO library/);
     expect(checkCloudInit({ user: "alice", sshKeys: [` ${key}\n`] })).toEqual({ user: "alice", sshKeys: [key], hostname: "", password: null });
     expect(() => checkCloudInit({ user: "Root!" })).toThrow(/field "cloudInit.user"/);
     expect(() => checkCloudInit({ user: "alice", sshKeys: ["not a key"] })).toThrow(/field "cloudInit.sshKeys\[0\]"/);

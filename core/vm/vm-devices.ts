@@ -1,6 +1,7 @@
 // The device parts of a VM record beyond CPU, memory and disks — NICs on a bridge (with an
 // optional VLAN), the CD-ROM, the cloud-init NoCloud seed, the display and the boot order —
 // and their pure field checks. The host agent turns them into host setup and QEMU devices.
+import { imageNamePattern, volumeNamePattern } from "../../storage/volume/model.ts";
 import { absPath, absent, fail, int, obj, str } from "./vm-fields.ts";
 
 export const vlanIdMin = 1;
@@ -34,8 +35,15 @@ export interface VmNicRecord {
 }
 
 export interface VmCdromRecord {
-  /** An ISO image on the node (absolute path; the image library maps names to paths later). */
+  /** An ISO image on the node (absolute path), or "<volume>/<image>" of the ISO library (see libraryRef). */
   path: string;
+}
+
+/** The volume and image of an ISO library reference ("<volume>/<image>"), or null for a node path. */
+export function libraryRef(path: string): { volume: string; image: string } | null {
+  if (path.startsWith("/")) return null;
+  const slash = path.indexOf("/");
+  return slash < 0 ? null : { volume: path.slice(0, slash), image: path.slice(slash + 1) };
 }
 
 export interface VmCloudInitRecord {
@@ -66,6 +74,13 @@ export function checkCdrom(v: unknown): VmCdromRecord | null {
   if (v === undefined || v === null) return null;
   const o = obj("cdrom", v);
   if (absent(o.path)) return null;
+  if (typeof o.path === "string" && !o.path.startsWith("/")) {
+    const ref = libraryRef(o.path);
+    if (ref === null || !volumeNamePattern.test(ref.volume) || !imageNamePattern.test(ref.image)) {
+      fail("cdrom.path", `must be an absolute ISO path on the node or "<volume>/<image>" of the ISO library (got ${JSON.stringify(o.path)})`);
+    }
+    return { path: o.path };
+  }
   return { path: absPath("cdrom.path", o.path) };
 }
 

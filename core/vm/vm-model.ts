@@ -4,7 +4,8 @@
 // Records written before a field existed are read through normalizeSpecRecord (its default).
 import { checkBootOrder, checkBridge, checkCdrom, checkCloudInit, checkDisplay, checkFirmware, checkVlan, defaultBootOrder } from "./vm-devices.ts";
 import type { BootDevice, VmCdromRecord, VmCloudInitRecord, VmDisplay, VmFirmware, VmNicInput, VmNicRecord } from "./vm-devices.ts";
-import { absPath, fail, int, obj, str } from "./vm-fields.ts";
+import { imageNamePattern, volumeNamePattern } from "../../storage/volume/model.ts";
+import { absPath, absent, fail, int, obj, str } from "./vm-fields.ts";
 
 export { VmFieldError } from "./vm-fields.ts";
 export type { BootDevice, VmCdromRecord, VmCloudInitRecord, VmDisplay, VmFirmware, VmNicInput, VmNicRecord } from "./vm-devices.ts";
@@ -34,10 +35,24 @@ export type PowerAction = "reboot" | "reset";
 /** Spec fields that a running QEMU cannot take on: they apply at the next start. */
 export type RestartField = "vcpus" | "memory_mib" | "nics" | "cdrom" | "cloud_init" | "display" | "boot_order";
 
-export interface VmDiskRecord {
+/** A disk image the VM's node keeps in its own images directory (created at the first start). */
+export interface VmLocalDiskRecord {
   id: string;
   sizeMiB: number;
   format: "raw" | "qcow2";
+}
+
+/** An existing image (kind disk) of a replicated volume, reached through the node's NBD export; size and format are the image's. */
+export interface VmVolumeDiskRecord {
+  id: string;
+  volume: string;
+  image: string;
+}
+
+export type VmDiskRecord = VmLocalDiskRecord | VmVolumeDiskRecord;
+
+export function isVolumeDisk(d: VmDiskRecord): d is VmVolumeDiskRecord {
+  return "volume" in d;
 }
 
 export interface VmKernelBootRecord {
@@ -144,15 +159,27 @@ export function macFromNumber(n: number): string {
   return ["52", "54", "00", (low >> 16) & 0xff, (low >> 8) & 0xff, low & 0xff].map((b) => (typeof b === "string" ? b : b.toString(16).padStart(2, "0"))).join(":");
 }
 
-function disks(v: unknown): VmDiskRecord[] {
+/** The disks of a spec: node-local images by size and format, or existing volume images by name. */
+export function checkDisks(v: unknown): VmDiskRecord[] {
   if (v === undefined) return [];
   if (!Array.isArray(v) || v.length > vmDisksMax) fail("disks", `must be a list of at most ${vmDisksMax} disks`);
-  return v.map((d, i) => {
+  return v.map((d, i): VmDiskRecord => {
     const o = obj(`disks[${i}]`, d);
+    if (!absent(o.volume) || !absent(o.image)) return volumeDisk(i, o);
     const format = o.format ?? "raw";
     if (format !== "raw" && format !== "qcow2") fail(`disks[${i}].format`, `must be raw or qcow2 (got ${JSON.stringify(format)})`);
     return { id: `disk${i}`, sizeMiB: int(`disks[${i}].sizeMiB`, o.sizeMiB, 1, vmDiskSizeMiBMax), format };
   });
+}
+
+/** A disk on a volume image: both names, by the storage layer's own rules; no size or format of its own. */
+function volumeDisk(i: number, o: Record<string, unknown>): VmVolumeDiskRecord {
+  const field = `disks[${i}]`;
+  if (absent(o.volume) || absent(o.image)) fail(absent(o.volume) ? `${field}.volume` : `${field}.image`, "a volume disk needs both the volume and the image name");
+  if (typeof o.volume !== "string" || !volumeNamePattern.test(o.volume)) fail(`${field}.volume`, `must be a volume name, a lower-case DNS label (got ${JSON.stringify(o.volume)})`);
+  if (typeof o.image !== "string" || !imageNamePattern.test(o.image)) fail(`${field}.image`, `must be an image name: 1 to 128 characters of a-z, 0-9, ".", "_", "-" (got ${JSON.stringify(o.image)})`);
+  if (!absent(o.sizeMiB) || !absent(o.format)) fail(`${field}.volume`, "a volume disk takes its size and format from the image; give either a size or a volume image, not both");
+  return { id: `disk${i}`, volume: o.volume, image: o.image };
 }
 
 /** NICs as given: a MAC, or null for one the apply allocates; a bridge ("" user-mode) and VLAN. */
@@ -197,7 +224,7 @@ export function checkVmSpec(v: unknown): VmSpecInput {
     cpuModel,
     firmware,
     accelerator,
-    disks: disks(o.disks),
+    disks: checkDisks(o.disks),
     nics: checkNics(o.nics),
     kernelBoot: kernelBoot(o.kernelBoot),
     cdrom: checkCdrom(o.cdrom),

@@ -11,6 +11,7 @@ import { checked, fields, posInt } from "./vm-payload.ts";
 import { checkSpecOnHosts } from "./vm-capacity.ts";
 import { encodeHostFacts, listVmHosts } from "./vm-queries.ts";
 import { requestAction, update } from "./vm-update.ts";
+import { checkVolumeRefs } from "./vm-volumes.ts";
 
 export { assignedMemoryMiB, getVmById, getVmByName, keptDiskVmIds, listVmHosts, listVms, listVmStatus } from "./vm-queries.ts";
 
@@ -44,7 +45,7 @@ const create: CommandSpec<VmCreatePayload> = {
   },
   apply(ctx, p): CommandResult {
     if (ctx.prepare("SELECT 1 FROM vms WHERE name = ?").get(p.name)) return { ok: false, code: "already_exists", field: "name", message: `a VM named "${p.name}" already exists` };
-    const refused = checkSpecOnHosts(p.spec, listVmHosts(ctx.db), p.nodeId);
+    const refused = checkSpecOnHosts(p.spec, listVmHosts(ctx.db), p.nodeId) ?? checkVolumeRefs(ctx.db, p.spec, p.id, p.nodeId);
     if (refused) return refused;
     const nics = [];
     for (const [i, n] of p.spec.nics.entries()) {

@@ -1,7 +1,8 @@
 // VmService: create, list, inspect and drive the run state of VMs. Mutations only change the
 // replicated record (desired state); the host agent of the assigned node does the work and
 // reports status, which list and get return. Placement (least-loaded node that fits by memory)
-// is chosen here, by the proposer, and re-checked by the apply. List and get add the live
+// is chosen here, by the proposer — a node named in the request, and only nodes holding a copy of
+// every volume disk — and re-checked by the apply. List and get add the live
 // figures (CPU, memory, uptime) that the VMs' nodes keep outside Raft (core/host/vm-stats.ts).
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
@@ -11,9 +12,11 @@ import { defineService, type HandlerContext, type RegisteredService } from "../a
 import { check, intBetween, invalid, matches, noFields } from "../api/server/validation.ts";
 import { VmDesiredState, VmService, type CreateVmRequest, type DeleteVmRequest, type UpdateVmRequest, type VmConfig, type VmSchema } from "../api/gen/trivet/v1/vm_pb.ts";
 import { listNodeEndpoints } from "../cluster/node-module.ts";
-import { deviceInfo, deviceSpecOf, deviceUpdateOf } from "./vm-config.ts";
-import { pinnedMachinePattern, placeVm, vmDescriptionCharsMax, vmDiskSizeMiBMax, vmDisksMax, vmMemoryMiBMax, vmMemoryMiBMin, vmNamePattern, vmNicsMax, vmVcpusMax } from "./vm-model.ts";
-import type { DesiredState, PowerAction, StopMode, VmHostRecord, VmRecord, VmStatusRecord } from "./vm-model.ts";
+import { deviceInfo, deviceSpecOf, deviceUpdateOf, disksOf } from "./vm-config.ts";
+import { placementRefused, volumeImagesOf } from "./vm-placement.ts";
+import { volumeImageName } from "./vm-volumes.ts";
+import { isVolumeDisk, pinnedMachinePattern, placeVm, vmDescriptionCharsMax, vmDiskSizeMiBMax, vmDisksMax, vmMemoryMiBMax, vmMemoryMiBMin, vmNamePattern, vmNicsMax, vmVcpusMax } from "./vm-model.ts";
+import type { DesiredState, PowerAction, StopMode, VmHostRecord, VmLocalDiskRecord, VmRecord, VmStatusRecord } from "./vm-model.ts";
 import { assignedMemoryMiB, listVmHosts, listVms, listVmStatus } from "./vm-module.ts";
 import type { VmLiveStats } from "../host/vm-stats.ts";
 
@@ -91,9 +94,12 @@ function validateCreate(r: CreateVmRequest): void {
   if (!["", "auto", "kvm", "tcg"].includes(c.accelerator)) throw invalid("config.accelerator", `must be auto, kvm or tcg (got ${JSON.stringify(c.accelerator)})`);
   if (c.disks.length > vmDisksMax) throw invalid("config.disks", `at most ${vmDisksMax} disks`);
   c.disks.forEach((d, i) => {
+    if (d.volume !== "" || d.image !== "") return;
     check(`config.disks[${i}].size_mib`, Number(d.sizeMib), intBetween(1, vmDiskSizeMiBMax));
     if (!["", "raw", "qcow2"].includes(d.format)) throw invalid(`config.disks[${i}].format`, `must be raw or qcow2 (got ${JSON.stringify(d.format)})`);
   });
+  disksOf(c.disks);
+  if (r.node !== "") check("node", r.node, nameRule);
   if (c.nics.length > vmNicsMax) throw invalid("config.nics", `at most ${vmNicsMax} NICs`);
   deviceSpecOf(c);
   const kb = c.kernelBoot;
@@ -135,13 +141,19 @@ async function createVm(r: CreateVmRequest, ctx: HandlerContext) {
   checkFitsSomeNode(s.hosts, c, devices.nics.map((n) => n.bridge));
   const bridges = devices.nics.map((n) => n.bridge).filter((b) => b !== "");
   const fits = (h: VmHostRecord) => (c.machineType === "" ? defaultMachineType(h) !== undefined : h.machineTypes.includes(c.machineType)) && h.cpus >= c.vcpus && bridges.every((b) => h.bridges.includes(b));
-  const nodeId = placeVm(s.hosts, s.assigned, memoryMiB, fits);
+  const disks = disksOf(c.disks);
+  const images = volumeImagesOf(ctx, disks);
+  // A VM with volume disks runs only where every one of them has a copy (the node's NBD export).
+  const holds = (h: VmHostRecord) => images.every((i) => i.replicas.some((rep) => rep.nodeId === h.nodeId));
+  const nodeId = placeVm(s.hosts, s.assigned, memoryMiB, (h) => fits(h) && holds(h) && (r.node === "" || s.nodeNames.get(h.nodeId) === r.node));
+  if (nodeId === null && r.node !== "") throw placementRefused(r.node, s, fits, holds, memoryMiB);
+  if (nodeId === null && !s.hosts.some(holds)) throw new ApiError("failed_precondition", `no node holds a copy of every volume disk of VM "${r.name}" (${images.map((i) => i.name).join(", ")}); use images of one volume`, { field: "config.disks" });
   if (nodeId === null) throw new ApiError("resource_exhausted", `no node has ${memoryMiB} MiB of memory left for VM "${r.name}" (with ${c.vcpus} CPUs${bridges.length > 0 ? ` and bridges ${bridges.join(", ")}` : ""})`, { field: "config.memory_mib" });
   const machineType = c.machineType || defaultMachineType(s.hosts.find((h) => h.nodeId === nodeId)!)!;
   const kb = c.kernelBoot && c.kernelBoot.kernelPath !== "" ? { kernelPath: c.kernelBoot.kernelPath, initrdPath: c.kernelBoot.initrdPath || null, append: c.kernelBoot.append } : null;
   const spec = {
     vcpus: c.vcpus, memoryMiB, machineType, cpuModel: c.cpuModel || "qemu64", accelerator: c.accelerator || "auto",
-    disks: c.disks.map((d) => ({ sizeMiB: Number(d.sizeMib), format: d.format || "raw" })), kernelBoot: kb, ...devices,
+    disks, kernelBoot: kb, ...devices,
   };
   const id = randomUUID();
   checkResult(await ctx.replica.execute({ type: "ext", name: "vm.create", payload: { id, name: r.name, nodeId, spec, desiredState: r.start ? "running" : "stopped", description: r.description } }), `creating VM "${r.name}"`);
@@ -180,15 +192,17 @@ async function updateVm(r: UpdateVmRequest, ctx: HandlerContext) {
   return { vm: oneVm(ctx, r.name) };
 }
 
-/** With keep_disks, the images stay on the node (its agent only removes the run directory). */
+/** With keep_disks, the images stay on the node (its agent only removes the run directory); volume images always stay. */
 async function deleteVm(r: DeleteVmRequest, ctx: HandlerContext) {
   const { s, vm } = findVm(ctx, r.name);
   const host = s.hosts.find((h) => h.nodeId === vm.nodeId);
-  if (r.keepDisks && vm.spec.disks.length > 0 && !host?.imagesRoot) throw new ApiError("failed_precondition", `keeping the disks of VM "${r.name}": node ${vm.nodeId} has not reported where it keeps images`, { field: "keep_disks" });
-  const kept = r.keepDisks ? vm.spec.disks.map((d) => join(host!.imagesRoot, vm.id, `${d.id}.${d.format}`)) : [];
+  if (r.keepDisks && vm.spec.disks.some((d) => !isVolumeDisk(d)) && !host?.imagesRoot) throw new ApiError("failed_precondition", `keeping the disks of VM "${r.name}": node ${vm.nodeId} has not reported where it keeps images`, { field: "keep_disks" });
+  const local = vm.spec.disks.filter((d): d is VmLocalDiskRecord => !isVolumeDisk(d));
+  const kept = r.keepDisks ? local.map((d) => join(host!.imagesRoot, vm.id, `${d.id}.${d.format}`)) : [];
+  const volumeImages = vm.spec.disks.filter(isVolumeDisk).map((d) => volumeImageName(d.volume, d.image));
   checkResult(await ctx.replica.execute({ type: "ext", name: "vm.delete", payload: { id: vm.id, keptDisks: kept } }), `deleting VM "${r.name}"`);
   const nodeName = s.nodeNames.get(vm.nodeId) ?? String(vm.nodeId);
-  return { keptDisks: kept.map((path) => ({ nodeName, path })) };
+  return { keptDisks: kept.map((path) => ({ nodeName, path })), volumeImages };
 }
 
 

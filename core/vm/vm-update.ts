@@ -12,6 +12,7 @@ import { checkDescription, checkNics, checkUuid, vmMemoryMiBMax, vmMemoryMiBMin,
 import type { PowerAction, RestartField, VmRecord, VmSpecRecord } from "./vm-model.ts";
 import { checked, fields } from "./vm-payload.ts";
 import { getVmById, listVmHosts, listVmStatus } from "./vm-queries.ts";
+import { checkVolumeRefs } from "./vm-volumes.ts";
 
 /** Reported states in which a QEMU process exists (changes to it wait for the next start). */
 export const aliveStates: ReadonlySet<string> = new Set(["starting", "running", "paused", "shutting-down"]);
@@ -82,7 +83,7 @@ export const update: CommandSpec<VmUpdatePayload> = {
     const next = updatedSpec(vm, p);
     if ("field" in next) return { ok: false, code: "invalid_argument", field: next.field, message: next.message };
     const { spec, changed } = next;
-    const refused = changed.length > 0 ? checkSpecOnHosts(spec, listVmHosts(ctx.db), vm.nodeId) : null;
+    const refused = changed.length > 0 ? checkSpecOnHosts(spec, listVmHosts(ctx.db), vm.nodeId) ?? (changed.includes("cdrom") ? checkVolumeRefs(ctx.db, { disks: [], cdrom: spec.cdrom }, vm.id, vm.nodeId) : null) : null;
     if (refused) return refused;
     const alive = aliveStates.has(listVmStatus(ctx.db).get(vm.id)?.state ?? "");
     const pending = alive ? [...new Set([...vm.pendingFields, ...changed])].sort() : [];

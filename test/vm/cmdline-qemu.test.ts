@@ -66,11 +66,14 @@ async function materialize(spec: VmSpec, dir: string, index: number): Promise<Vm
   const disks = await Promise.all(spec.disks.map(async (d) => {
     const path = join(dir, `${d.id}.img`);
     if (d.source.kind === "nbd") {
-      await truncate(await touch(path), 1024 * 1024);
-      const socketPath = join(dir, `${d.id}.nbd`);
-      spawnTracked("qemu-nbd", ["--socket", socketPath, "--export-name", d.source.exportName, "--format", "raw", "--persistent", path]);
-      await waitFor(() => existsSync(socketPath), `qemu-nbd socket ${socketPath}`);
-      return { ...d, source: { ...d.source, socketPath } };
+      // The export carries the image's bytes as they are (a qcow2 image's too), as a Trivet node's does.
+      if (d.source.format === "qcow2") {
+        const run = await runBounded("qemu-img", ["create", "-q", "-f", "qcow2", path, "1M"], toolTimeoutMs);
+        expect(run.code, run.output).toBe(0);
+      } else {
+        await truncate(await touch(path), 1024 * 1024);
+      }
+      return { ...d, source: { ...d.source, socketPath: await exportOverNbd(path, d.source.exportName, join(dir, `${d.id}.nbd`)) } };
     }
     if (d.source.format === "qcow2") {
       const run = await runBounded("qemu-img", ["create", "-q", "-f", "qcow2", path, "1M"], toolTimeoutMs);
@@ -87,7 +90,10 @@ async function materialize(spec: VmSpec, dir: string, index: number): Promise<Vm
     cpuModel: spec.cpuModel === "host" ? "max" : spec.cpuModel,
     disks,
     nics: spec.nics.map((n) => ({ ...n, backend: { kind: "user" } })),
-    cdrom: spec.cdrom && { ...spec.cdrom, isoPath: spec.cdrom.isoPath && (await iso("cdrom.iso")) },
+    cdrom: spec.cdrom && {
+      ...spec.cdrom, isoPath: spec.cdrom.isoPath && (await iso("cdrom.iso")),
+      isoExport: spec.cdrom.isoExport && { ...spec.cdrom.isoExport, socketPath: await exportOverNbd(await iso("library.iso"), spec.cdrom.isoExport.exportName, join(dir, "cdrom.nbd")) },
+    },
     cloudInitIsoPath: spec.cloudInitIsoPath && (await iso("cidata.iso")),
     serial: spec.serial && { socketPath: join(dir, "serial.sock") },
     kernelBoot: spec.kernelBoot && { ...spec.kernelBoot, kernelPath: image.kernel, initrdPath: spec.kernelBoot.initrdPath && image.initrd },
@@ -102,6 +108,13 @@ async function materialize(spec: VmSpec, dir: string, index: number): Promise<Vm
   const g = spec.graphics;
   if (g.kind === "vnc") out.graphics = { kind: "vnc", listen: g.listen.kind === "unix" ? { kind: "unix", path: join(dir, "vnc.sock") } : { ...g.listen, display: vncDisplayBase + index } };
   return out;
+}
+
+/** Serves `path` under `exportName` with qemu-nbd on a unix socket; returns the socket once it exists. */
+async function exportOverNbd(path: string, exportName: string, socketPath: string): Promise<string> {
+  spawnTracked("qemu-nbd", ["--socket", socketPath, "--export-name", exportName, "--format", "raw", "--persistent", path]);
+  await waitFor(() => existsSync(socketPath), `qemu-nbd socket ${socketPath}`);
+  return socketPath;
 }
 
 async function touch(path: string): Promise<string> {
@@ -153,10 +166,11 @@ describe("golden command lines run under the real QEMU", () => {
         // The OVMF flash images are block nodes too; the builder names its drives "drive-<id>".
         const media = blocks.map((b) => b.medium?.nodeName).filter((n) => n?.startsWith("drive-")).sort();
         const expected = spec.disks.map((d) => `drive-${d.id}`);
-        if (spec.cdrom?.isoPath) expected.push("drive-cdrom");
+        if (spec.cdrom?.isoPath || spec.cdrom?.isoExport) expected.push("drive-cdrom");
         if (spec.cloudInitIsoPath) expected.push("drive-cloudinit");
         expect(media).toEqual(expected.sort());
         for (const d of spec.disks) expect(blocks.find((b) => b.medium?.nodeName === `drive-${d.id}`)?.medium?.readonly).toBe(d.readonly);
+        if (spec.cdrom?.isoExport) expect(blocks.find((b) => b.medium?.nodeName === "drive-cdrom")?.medium?.readonly).toBe(true);
         const growable = spec.disks.find((d) => !d.readonly && d.source.kind === "file");
         if (growable) {
           await qmp.blockResize(monitor, `drive-${growable.id}`, 2 * 1024 * 1024);

@@ -1,9 +1,10 @@
 // Device arguments of the QEMU command-line builder: storage controllers, disks (-blockdev +
-// -device, names derived from the disk id), the CD-ROM and cloud-init seed drives, and NICs.
+// -device, names derived from the disk id; a file or a replicated volume's NBD export), the
+// CD-ROM (an ISO file or an ISO library image over NBD) and cloud-init seed drives, and NICs.
 // Pure; errors name the spec field. Argument order is the device order, which fixes the PCI
 // slots QEMU assigns, so the same spec always gives the guest the same hardware layout.
-import { QemuConfigError, checkPath, keyValues } from "./options.ts";
-import type { CacheMode, DiskSpec, NicSpec, QemuHostFacts, VmSpec } from "./spec.ts";
+import { QemuConfigError, checkPath, checkSocketPath, keyValues } from "./options.ts";
+import type { CacheMode, DiskSpec, NbdExport, NicSpec, QemuHostFacts, VmSpec } from "./spec.ts";
 
 type Entries = [string, string | number | undefined][];
 
@@ -78,10 +79,9 @@ function blockdev(disk: DiskSpec, field: string): string {
     format = src.format;
     protocol = [["file.driver", "file"], ["file.filename", src.path]];
   } else {
-    checkPath(`${field}.source.socketPath`, src.socketPath);
-    if (src.exportName === "" || /[\n\0]/.test(src.exportName)) throw new QemuConfigError(`${field}.source.exportName`, "is empty or contains a newline or NUL byte");
-    format = "raw";
-    protocol = [["file.driver", "nbd"], ["file.server.type", "unix"], ["file.server.path", src.socketPath], ["file.export", src.exportName]];
+    if (src.format !== "raw" && src.format !== "qcow2") throw new QemuConfigError(`${field}.source.format`, `"${String(src.format)}" is not raw or qcow2`);
+    format = src.format;
+    protocol = nbdProtocol(`${field}.source`, src);
   }
   return keyValues([
     ["driver", format],
@@ -92,6 +92,13 @@ function blockdev(disk: DiskSpec, field: string): string {
     ["discard", "unmap"],
     ...protocol,
   ]);
+}
+
+/** The protocol node of an NBD export on a unix socket (the format node sits on top of it). */
+function nbdProtocol(field: string, src: NbdExport): Entries {
+  checkSocketPath(`${field}.socketPath`, src.socketPath);
+  if (src.exportName === "" || /[\n\0]/.test(src.exportName)) throw new QemuConfigError(`${field}.exportName`, "is empty or contains a newline or NUL byte");
+  return [["file.driver", "nbd"], ["file.server.type", "unix"], ["file.server.path", src.socketPath], ["file.export", src.exportName]];
 }
 
 function diskDevice(disk: DiskSpec, field: string, sataPort: number, scsiTarget: number): string {
@@ -134,19 +141,27 @@ export function diskArgs(spec: VmSpec): string[] {
   return argv;
 }
 
-function isoDrive(field: string, id: string, isoPath: string): string[] {
-  checkPath(field, isoPath);
-  return ["-blockdev", keyValues([["driver", "raw"], ["node-name", `drive-${id}`], ["read-only", "on"], ["file.driver", "file"], ["file.filename", isoPath]])];
+function isoDrive(field: string, id: string, iso: string | NbdExport): string[] {
+  let protocol: Entries;
+  if (typeof iso === "string") {
+    checkPath(field, iso);
+    protocol = [["file.driver", "file"], ["file.filename", iso]];
+  } else {
+    protocol = nbdProtocol(field, iso);
+  }
+  return ["-blockdev", keyValues([["driver", "raw"], ["node-name", `drive-${id}`], ["read-only", "on"], ...protocol])];
 }
 
 /** The CD-ROM (AHCI port 0, possibly empty) and the cloud-init seed (port 1). */
 export function cdromArgs(spec: VmSpec): string[] {
   const argv: string[] = [];
   if (spec.cdrom !== null) {
-    const { isoPath, bootIndex } = spec.cdrom;
+    const { isoPath, isoExport, bootIndex } = spec.cdrom;
     const device: Entries = [["ide-cd", undefined], ["id", "cdrom"], ["bus", "sata0.0"]];
-    if (isoPath !== null) {
-      argv.push(...isoDrive("cdrom.isoPath", "cdrom", isoPath));
+    if (isoPath !== null && isoExport) throw new QemuConfigError("cdrom.isoExport", "a CD-ROM holds one medium: give isoPath or isoExport, not both");
+    const medium = isoExport ? { field: "cdrom.isoExport", iso: isoExport } : isoPath !== null ? { field: "cdrom.isoPath", iso: isoPath } : null;
+    if (medium !== null) {
+      argv.push(...isoDrive(medium.field, "cdrom", medium.iso));
       device.push(["drive", "drive-cdrom"]);
     }
     if (bootIndex !== null) device.push(["bootindex", bootIndex]);

@@ -21,10 +21,17 @@ export type DiskBus = "virtio-blk" | "virtio-scsi" | "sata";
 export type DiskFormat = "raw" | "qcow2";
 export type CacheMode = "none" | "writeback" | "writethrough" | "directsync" | "unsafe";
 
+/** An image of a replicated volume as the local Trivet node exports it over NBD on a unix socket. */
+export interface NbdExport {
+  socketPath: string;
+  /** "<volume>/<image>". */
+  exportName: string;
+}
+
 export type DiskSource =
   | { kind: "file"; path: string; format: DiskFormat }
-  /** A replicated volume exported by the local Trivet node over NBD on a unix socket (raw). */
-  | { kind: "nbd"; socketPath: string; exportName: string };
+  /** The image's format: a qcow2 image is qcow2 inside the export (QEMU runs qcow2 on top of NBD). */
+  | ({ kind: "nbd"; format: DiskFormat } & NbdExport);
 
 export interface DiskSpec {
   /** Stable within the VM; QEMU node and device names are derived from it. */
@@ -40,8 +47,10 @@ export interface DiskSpec {
 }
 
 export interface CdromSpec {
-  /** null: an empty drive (tray closed, no medium). */
+  /** null: an empty drive (tray closed, no medium), unless isoExport gives the medium. */
   isoPath: string | null;
+  /** An ISO of the library on a replicated volume, attached read-only over NBD (isoPath is null then). */
+  isoExport?: NbdExport | null;
   bootIndex: number | null;
 }
 

@@ -14,14 +14,14 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trivet/v1/vm.proto.
  */
 export const file_trivet_v1_vm: GenFile = /*@__PURE__*/
-  fileDesc("ChJ0cml2ZXQvdjEvdm0ucHJvdG8SCXRyaXZldC52MSIqCgZWbURpc2sSEAoIc2l6ZV9taWIYASABKAMSDgoGZm9ybWF0GAIgASgJIjIKBVZtTmljEgsKA21hYxgBIAEoCRIOCgZicmlkZ2UYAiABKAkSDAoEdmxhbhgDIAEoBSIXCgdWbUNkcm9tEgwKBHBhdGgYASABKAkiUQoLVm1DbG91ZEluaXQSDAoEdXNlchgBIAEoCRIQCghzc2hfa2V5cxgCIAMoCRIQCghob3N0bmFtZRgDIAEoCRIQCghwYXNzd29yZBgEIAEoCSIeCgtWbUJvb3RPcmRlchIPCgdkZXZpY2VzGAEgAygJIkgKDFZtS2VybmVsQm9vdBITCgtrZXJuZWxfcGF0aBgBIAEoCRITCgtpbml0cmRfcGF0aBgCIAEoCRIOCgZhcHBlbmQYAyABKAki4QIKCFZtQ29uZmlnEg0KBXZjcHVzGAEgASgFEhIKCm1lbW9yeV9taWIYAiABKAMSFAoMbWFjaGluZV90eXBlGAMgASgJEhEKCWNwdV9tb2RlbBgEIAEoCRIQCghmaXJtd2FyZRgFIAEoCRIgCgVkaXNrcxgGIAMoCzIRLnRyaXZldC52MS5WbURpc2sSHgoEbmljcxgHIAMoCzIQLnRyaXZldC52MS5WbU5pYxIsCgtrZXJuZWxfYm9vdBgIIAEoCzIXLnRyaXZldC52MS5WbUtlcm5lbEJvb3QSEwoLYWNjZWxlcmF0b3IYCSABKAkSIQoFY2Ryb20YCiABKAsyEi50cml2ZXQudjEuVm1DZHJvbRIqCgpjbG91ZF9pbml0GAsgASgLMhYudHJpdmV0LnYxLlZtQ2xvdWRJbml0Eg8KB2Rpc3BsYXkYDCABKAkSEgoKYm9vdF9vcmRlchgNIAMoCSI2CglWbU5pY0luZm8SCwoDbWFjGAEgASgJEg4KBmJyaWRnZRgCIAEoCRIMCgR2bGFuGAMgASgFIqgCCgxWbVN0YXR1c0luZm8SDQoFc3RhdGUYASABKAkSCwoDcGlkGAIgASgDEhUKDXN0YXJ0ZWRfYXRfbXMYAyABKAMSDQoFZXJyb3IYBCABKAkSFgoOcmVwb3J0ZWRfYXRfbXMYBSABKAMSEwoLbGFzdF9hY3Rpb24YBiABKAkSGQoRbGFzdF9hY3Rpb25fYXRfbXMYByABKAMSEwoLc3RhdHNfa25vd24YCCABKAgSEwoLY3B1X3BlcmNlbnQYCSABKAESGAoQbWVtb3J5X3Jzc19ieXRlcxgKIAEoAxIaChJndWVzdF9tZW1vcnlfYnl0ZXMYCyABKAMSEQoJdXB0aW1lX21zGAwgASgDEhsKE3N0YXRzX3NhbXBsZWRfYXRfbXMYDSABKAMi2AMKAlZtEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHbm9kZV9pZBgDIAEoAxIRCglub2RlX25hbWUYBCABKAkSMAoNZGVzaXJlZF9zdGF0ZRgFIAEoDjIZLnRyaXZldC52MS5WbURlc2lyZWRTdGF0ZRINCgV2Y3B1cxgGIAEoBRISCgptZW1vcnlfbWliGAcgASgDEhQKDG1hY2hpbmVfdHlwZRgIIAEoCRIiCgRuaWNzGAkgAygLMhQudHJpdmV0LnYxLlZtTmljSW5mbxInCgZzdGF0dXMYCiABKAsyFy50cml2ZXQudjEuVm1TdGF0dXNJbmZvEhUKDWNyZWF0ZWRfYXRfbXMYCyABKAMSEwoLZGVzY3JpcHRpb24YDCABKAkSFwoPcGVuZGluZ19yZXN0YXJ0GA0gASgIEhYKDnBlbmRpbmdfZmllbGRzGA4gAygJEhAKCGZpcm13YXJlGBQgASgJEhIKCmNkcm9tX3BhdGgYFSABKAkSDwoHZGlzcGxheRgWIAEoCRISCgpib290X29yZGVyGBcgAygJEhcKD2Nsb3VkX2luaXRfdXNlchgYIAEoCRIbChNjbG91ZF9pbml0X2hvc3RuYW1lGBkgASgJImgKD0NyZWF0ZVZtUmVxdWVzdBIMCgRuYW1lGAEgASgJEiMKBmNvbmZpZxgCIAEoCzITLnRyaXZldC52MS5WbUNvbmZpZxITCgtkZXNjcmlwdGlvbhgEIAEoCRINCgVzdGFydBgDIAEoCCItChBDcmVhdGVWbVJlc3BvbnNlEhkKAnZtGAEgASgLMg0udHJpdmV0LnYxLlZtIhAKDkxpc3RWbXNSZXF1ZXN0Ii0KD0xpc3RWbXNSZXNwb25zZRIaCgN2bXMYASADKAsyDS50cml2ZXQudjEuVm0iHAoMR2V0Vm1SZXF1ZXN0EgwKBG5hbWUYASABKAkiKgoNR2V0Vm1SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSIdCg1WbU5hbWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiLQoQVm1BY3Rpb25SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSIzCg9EZWxldGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgprZWVwX2Rpc2tzGAIgASgIIisKCEtlcHREaXNrEhEKCW5vZGVfbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJIjsKEERlbGV0ZVZtUmVzcG9uc2USJwoKa2VwdF9kaXNrcxgBIAMoCzITLnRyaXZldC52MS5LZXB0RGlzayLMAgoPVXBkYXRlVm1SZXF1ZXN0EgwKBG5hbWUYASABKAkSEgoFdmNwdXMYAiABKAVIAIgBARIXCgptZW1vcnlfbWliGAMgASgDSAGIAQESGAoLZGVzY3JpcHRpb24YBCABKAlIAogBARIeCgRuaWNzGAUgAygLMhAudHJpdmV0LnYxLlZtTmljEiEKBWNkcm9tGAYgASgLMhIudHJpdmV0LnYxLlZtQ2Ryb20SKgoKY2xvdWRfaW5pdBgHIAEoCzIWLnRyaXZldC52MS5WbUNsb3VkSW5pdBIUCgdkaXNwbGF5GAggASgJSAOIAQESKgoKYm9vdF9vcmRlchgJIAEoCzIWLnRyaXZldC52MS5WbUJvb3RPcmRlckIICgZfdmNwdXNCDQoLX21lbW9yeV9taWJCDgoMX2Rlc2NyaXB0aW9uQgoKCF9kaXNwbGF5Ii0KEFVwZGF0ZVZtUmVzcG9uc2USGQoCdm0YASABKAsyDS50cml2ZXQudjEuVm0qiwEKDlZtRGVzaXJlZFN0YXRlEiAKHFZNX0RFU0lSRURfU1RBVEVfVU5TUEVDSUZJRUQQABIcChhWTV9ERVNJUkVEX1NUQVRFX1JVTk5JTkcQARIcChhWTV9ERVNJUkVEX1NUQVRFX1NUT1BQRUQQAhIbChdWTV9ERVNJUkVEX1NUQVRFX1BBVVNFRBADMqoGCglWbVNlcnZpY2USQwoIQ3JlYXRlVm0SGi50cml2ZXQudjEuQ3JlYXRlVm1SZXF1ZXN0GhsudHJpdmV0LnYxLkNyZWF0ZVZtUmVzcG9uc2USQAoHTGlzdFZtcxIZLnRyaXZldC52MS5MaXN0Vm1zUmVxdWVzdBoaLnRyaXZldC52MS5MaXN0Vm1zUmVzcG9uc2USOgoFR2V0Vm0SFy50cml2ZXQudjEuR2V0Vm1SZXF1ZXN0GhgudHJpdmV0LnYxLkdldFZtUmVzcG9uc2USQAoHU3RhcnRWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USPwoGU3RvcFZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRJDCgpTaHV0ZG93blZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRJACgdQYXVzZVZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRJBCghSZXN1bWVWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQwoIRGVsZXRlVm0SGi50cml2ZXQudjEuRGVsZXRlVm1SZXF1ZXN0GhsudHJpdmV0LnYxLkRlbGV0ZVZtUmVzcG9uc2USQQoIUmVib290Vm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkAKB1Jlc2V0Vm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkMKCFVwZGF0ZVZtEhoudHJpdmV0LnYxLlVwZGF0ZVZtUmVxdWVzdBobLnRyaXZldC52MS5VcGRhdGVWbVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChJ0cml2ZXQvdjEvdm0ucHJvdG8SCXRyaXZldC52MSJJCgZWbURpc2sSEAoIc2l6ZV9taWIYASABKAMSDgoGZm9ybWF0GAIgASgJEg4KBnZvbHVtZRgDIAEoCRINCgVpbWFnZRgEIAEoCSJZCgpWbURpc2tJbmZvEgoKAmlkGAEgASgJEhAKCHNpemVfbWliGAIgASgDEg4KBmZvcm1hdBgDIAEoCRIOCgZ2b2x1bWUYBCABKAkSDQoFaW1hZ2UYBSABKAkiMgoFVm1OaWMSCwoDbWFjGAEgASgJEg4KBmJyaWRnZRgCIAEoCRIMCgR2bGFuGAMgASgFIhcKB1ZtQ2Ryb20SDAoEcGF0aBgBIAEoCSJRCgtWbUNsb3VkSW5pdBIMCgR1c2VyGAEgASgJEhAKCHNzaF9rZXlzGAIgAygJEhAKCGhvc3RuYW1lGAMgASgJEhAKCHBhc3N3b3JkGAQgASgJIh4KC1ZtQm9vdE9yZGVyEg8KB2RldmljZXMYASADKAkiSAoMVm1LZXJuZWxCb290EhMKC2tlcm5lbF9wYXRoGAEgASgJEhMKC2luaXRyZF9wYXRoGAIgASgJEg4KBmFwcGVuZBgDIAEoCSLhAgoIVm1Db25maWcSDQoFdmNwdXMYASABKAUSEgoKbWVtb3J5X21pYhgCIAEoAxIUCgxtYWNoaW5lX3R5cGUYAyABKAkSEQoJY3B1X21vZGVsGAQgASgJEhAKCGZpcm13YXJlGAUgASgJEiAKBWRpc2tzGAYgAygLMhEudHJpdmV0LnYxLlZtRGlzaxIeCgRuaWNzGAcgAygLMhAudHJpdmV0LnYxLlZtTmljEiwKC2tlcm5lbF9ib290GAggASgLMhcudHJpdmV0LnYxLlZtS2VybmVsQm9vdBITCgthY2NlbGVyYXRvchgJIAEoCRIhCgVjZHJvbRgKIAEoCzISLnRyaXZldC52MS5WbUNkcm9tEioKCmNsb3VkX2luaXQYCyABKAsyFi50cml2ZXQudjEuVm1DbG91ZEluaXQSDwoHZGlzcGxheRgMIAEoCRISCgpib290X29yZGVyGA0gAygJIjYKCVZtTmljSW5mbxILCgNtYWMYASABKAkSDgoGYnJpZGdlGAIgASgJEgwKBHZsYW4YAyABKAUiqAIKDFZtU3RhdHVzSW5mbxINCgVzdGF0ZRgBIAEoCRILCgNwaWQYAiABKAMSFQoNc3RhcnRlZF9hdF9tcxgDIAEoAxINCgVlcnJvchgEIAEoCRIWCg5yZXBvcnRlZF9hdF9tcxgFIAEoAxITCgtsYXN0X2FjdGlvbhgGIAEoCRIZChFsYXN0X2FjdGlvbl9hdF9tcxgHIAEoAxITCgtzdGF0c19rbm93bhgIIAEoCBITCgtjcHVfcGVyY2VudBgJIAEoARIYChBtZW1vcnlfcnNzX2J5dGVzGAogASgDEhoKEmd1ZXN0X21lbW9yeV9ieXRlcxgLIAEoAxIRCgl1cHRpbWVfbXMYDCABKAMSGwoTc3RhdHNfc2FtcGxlZF9hdF9tcxgNIAEoAyL+AwoCVm0SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdub2RlX2lkGAMgASgDEhEKCW5vZGVfbmFtZRgEIAEoCRIwCg1kZXNpcmVkX3N0YXRlGAUgASgOMhkudHJpdmV0LnYxLlZtRGVzaXJlZFN0YXRlEg0KBXZjcHVzGAYgASgFEhIKCm1lbW9yeV9taWIYByABKAMSFAoMbWFjaGluZV90eXBlGAggASgJEiIKBG5pY3MYCSADKAsyFC50cml2ZXQudjEuVm1OaWNJbmZvEicKBnN0YXR1cxgKIAEoCzIXLnRyaXZldC52MS5WbVN0YXR1c0luZm8SFQoNY3JlYXRlZF9hdF9tcxgLIAEoAxITCgtkZXNjcmlwdGlvbhgMIAEoCRIXCg9wZW5kaW5nX3Jlc3RhcnQYDSABKAgSFgoOcGVuZGluZ19maWVsZHMYDiADKAkSEAoIZmlybXdhcmUYFCABKAkSEgoKY2Ryb21fcGF0aBgVIAEoCRIPCgdkaXNwbGF5GBYgASgJEhIKCmJvb3Rfb3JkZXIYFyADKAkSFwoPY2xvdWRfaW5pdF91c2VyGBggASgJEhsKE2Nsb3VkX2luaXRfaG9zdG5hbWUYGSABKAkSJAoFZGlza3MYGiADKAsyFS50cml2ZXQudjEuVm1EaXNrSW5mbyJ2Cg9DcmVhdGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIjCgZjb25maWcYAiABKAsyEy50cml2ZXQudjEuVm1Db25maWcSEwoLZGVzY3JpcHRpb24YBCABKAkSDQoFc3RhcnQYAyABKAgSDAoEbm9kZRgFIAEoCSItChBDcmVhdGVWbVJlc3BvbnNlEhkKAnZtGAEgASgLMg0udHJpdmV0LnYxLlZtIhAKDkxpc3RWbXNSZXF1ZXN0Ii0KD0xpc3RWbXNSZXNwb25zZRIaCgN2bXMYASADKAsyDS50cml2ZXQudjEuVm0iHAoMR2V0Vm1SZXF1ZXN0EgwKBG5hbWUYASABKAkiKgoNR2V0Vm1SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSIdCg1WbU5hbWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiLQoQVm1BY3Rpb25SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSIzCg9EZWxldGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgprZWVwX2Rpc2tzGAIgASgIIisKCEtlcHREaXNrEhEKCW5vZGVfbmFtZRgBIAEoCRIMCgRwYXRoGAIgASgJIlIKEERlbGV0ZVZtUmVzcG9uc2USJwoKa2VwdF9kaXNrcxgBIAMoCzITLnRyaXZldC52MS5LZXB0RGlzaxIVCg12b2x1bWVfaW1hZ2VzGAIgAygJIswCCg9VcGRhdGVWbVJlcXVlc3QSDAoEbmFtZRgBIAEoCRISCgV2Y3B1cxgCIAEoBUgAiAEBEhcKCm1lbW9yeV9taWIYAyABKANIAYgBARIYCgtkZXNjcmlwdGlvbhgEIAEoCUgCiAEBEh4KBG5pY3MYBSADKAsyEC50cml2ZXQudjEuVm1OaWMSIQoFY2Ryb20YBiABKAsyEi50cml2ZXQudjEuVm1DZHJvbRIqCgpjbG91ZF9pbml0GAcgASgLMhYudHJpdmV0LnYxLlZtQ2xvdWRJbml0EhQKB2Rpc3BsYXkYCCABKAlIA4gBARIqCgpib290X29yZGVyGAkgASgLMhYudHJpdmV0LnYxLlZtQm9vdE9yZGVyQggKBl92Y3B1c0INCgtfbWVtb3J5X21pYkIOCgxfZGVzY3JpcHRpb25CCgoIX2Rpc3BsYXkiLQoQVXBkYXRlVm1SZXNwb25zZRIZCgJ2bRgBIAEoCzINLnRyaXZldC52MS5WbSqLAQoOVm1EZXNpcmVkU3RhdGUSIAocVk1fREVTSVJFRF9TVEFURV9VTlNQRUNJRklFRBAAEhwKGFZNX0RFU0lSRURfU1RBVEVfUlVOTklORxABEhwKGFZNX0RFU0lSRURfU1RBVEVfU1RPUFBFRBACEhsKF1ZNX0RFU0lSRURfU1RBVEVfUEFVU0VEEAMyqgYKCVZtU2VydmljZRJDCghDcmVhdGVWbRIaLnRyaXZldC52MS5DcmVhdGVWbVJlcXVlc3QaGy50cml2ZXQudjEuQ3JlYXRlVm1SZXNwb25zZRJACgdMaXN0Vm1zEhkudHJpdmV0LnYxLkxpc3RWbXNSZXF1ZXN0GhoudHJpdmV0LnYxLkxpc3RWbXNSZXNwb25zZRI6CgVHZXRWbRIXLnRyaXZldC52MS5HZXRWbVJlcXVlc3QaGC50cml2ZXQudjEuR2V0Vm1SZXNwb25zZRJACgdTdGFydFZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRI/CgZTdG9wVm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkMKClNodXRkb3duVm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkAKB1BhdXNlVm0SGC50cml2ZXQudjEuVm1OYW1lUmVxdWVzdBobLnRyaXZldC52MS5WbUFjdGlvblJlc3BvbnNlEkEKCFJlc3VtZVZtEhgudHJpdmV0LnYxLlZtTmFtZVJlcXVlc3QaGy50cml2ZXQudjEuVm1BY3Rpb25SZXNwb25zZRJDCghEZWxldGVWbRIaLnRyaXZldC52MS5EZWxldGVWbVJlcXVlc3QaGy50cml2ZXQudjEuRGVsZXRlVm1SZXNwb25zZRJBCghSZWJvb3RWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQAoHUmVzZXRWbRIYLnRyaXZldC52MS5WbU5hbWVSZXF1ZXN0GhsudHJpdmV0LnYxLlZtQWN0aW9uUmVzcG9uc2USQwoIVXBkYXRlVm0SGi50cml2ZXQudjEuVXBkYXRlVm1SZXF1ZXN0GhsudHJpdmV0LnYxLlVwZGF0ZVZtUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message trivet.v1.VmDisk
  */
 export type VmDisk = Message<"trivet.v1.VmDisk"> & {
   /**
-   * Size of a new disk image in MiB.
+   * Size of a new disk image in MiB (a node-local image the VM's node creates).
    *
    * @generated from field: int64 size_mib = 1;
    */
@@ -33,6 +33,19 @@ export type VmDisk = Message<"trivet.v1.VmDisk"> & {
    * @generated from field: string format = 2;
    */
   format: string;
+
+  /**
+   * Set (with image): an existing image of kind disk on this replicated volume instead of a new
+   * node-local one; size and format are the image's. One VM at a time may use an image.
+   *
+   * @generated from field: string volume = 3;
+   */
+  volume: string;
+
+  /**
+   * @generated from field: string image = 4;
+   */
+  image: string;
 };
 
 /**
@@ -41,6 +54,49 @@ export type VmDisk = Message<"trivet.v1.VmDisk"> & {
  */
 export const VmDiskSchema: GenMessage<VmDisk> = /*@__PURE__*/
   messageDesc(file_trivet_v1_vm, 0);
+
+/**
+ * @generated from message trivet.v1.VmDiskInfo
+ */
+export type VmDiskInfo = Message<"trivet.v1.VmDiskInfo"> & {
+  /**
+   * "disk0", "disk1", ... in the order the guest sees them.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * A node-local image: its size and format; zero for a volume image.
+   *
+   * @generated from field: int64 size_mib = 2;
+   */
+  sizeMib: bigint;
+
+  /**
+   * @generated from field: string format = 3;
+   */
+  format: string;
+
+  /**
+   * A replicated volume image ("" for a node-local one).
+   *
+   * @generated from field: string volume = 4;
+   */
+  volume: string;
+
+  /**
+   * @generated from field: string image = 5;
+   */
+  image: string;
+};
+
+/**
+ * Describes the message trivet.v1.VmDiskInfo.
+ * Use `create(VmDiskInfoSchema)` to create a new message.
+ */
+export const VmDiskInfoSchema: GenMessage<VmDiskInfo> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_vm, 1);
 
 /**
  * @generated from message trivet.v1.VmNic
@@ -73,14 +129,15 @@ export type VmNic = Message<"trivet.v1.VmNic"> & {
  * Use `create(VmNicSchema)` to create a new message.
  */
 export const VmNicSchema: GenMessage<VmNic> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 1);
+  messageDesc(file_trivet_v1_vm, 2);
 
 /**
  * @generated from message trivet.v1.VmCdrom
  */
 export type VmCdrom = Message<"trivet.v1.VmCdrom"> & {
   /**
-   * An ISO image on the node (absolute path); empty: no CD-ROM.
+   * An ISO image on the node (absolute path), or "<volume>/<image>" of the ISO library (an image
+   * of kind iso, attached read-only over the node's NBD export); empty: no CD-ROM.
    *
    * @generated from field: string path = 1;
    */
@@ -92,7 +149,7 @@ export type VmCdrom = Message<"trivet.v1.VmCdrom"> & {
  * Use `create(VmCdromSchema)` to create a new message.
  */
 export const VmCdromSchema: GenMessage<VmCdrom> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 2);
+  messageDesc(file_trivet_v1_vm, 3);
 
 /**
  * A NoCloud seed (volume label "cidata") the node writes and attaches as a second CD-ROM.
@@ -132,7 +189,7 @@ export type VmCloudInit = Message<"trivet.v1.VmCloudInit"> & {
  * Use `create(VmCloudInitSchema)` to create a new message.
  */
 export const VmCloudInitSchema: GenMessage<VmCloudInit> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 3);
+  messageDesc(file_trivet_v1_vm, 4);
 
 /**
  * @generated from message trivet.v1.VmBootOrder
@@ -151,7 +208,7 @@ export type VmBootOrder = Message<"trivet.v1.VmBootOrder"> & {
  * Use `create(VmBootOrderSchema)` to create a new message.
  */
 export const VmBootOrderSchema: GenMessage<VmBootOrder> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 4);
+  messageDesc(file_trivet_v1_vm, 5);
 
 /**
  * @generated from message trivet.v1.VmKernelBoot
@@ -178,7 +235,7 @@ export type VmKernelBoot = Message<"trivet.v1.VmKernelBoot"> & {
  * Use `create(VmKernelBootSchema)` to create a new message.
  */
 export const VmKernelBootSchema: GenMessage<VmKernelBoot> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 5);
+  messageDesc(file_trivet_v1_vm, 6);
 
 /**
  * @generated from message trivet.v1.VmConfig
@@ -267,7 +324,7 @@ export type VmConfig = Message<"trivet.v1.VmConfig"> & {
  * Use `create(VmConfigSchema)` to create a new message.
  */
 export const VmConfigSchema: GenMessage<VmConfig> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 6);
+  messageDesc(file_trivet_v1_vm, 7);
 
 /**
  * @generated from message trivet.v1.VmNicInfo
@@ -294,7 +351,7 @@ export type VmNicInfo = Message<"trivet.v1.VmNicInfo"> & {
  * Use `create(VmNicInfoSchema)` to create a new message.
  */
 export const VmNicInfoSchema: GenMessage<VmNicInfo> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 7);
+  messageDesc(file_trivet_v1_vm, 8);
 
 /**
  * @generated from message trivet.v1.VmStatusInfo
@@ -391,7 +448,7 @@ export type VmStatusInfo = Message<"trivet.v1.VmStatusInfo"> & {
  * Use `create(VmStatusInfoSchema)` to create a new message.
  */
 export const VmStatusInfoSchema: GenMessage<VmStatusInfo> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 8);
+  messageDesc(file_trivet_v1_vm, 9);
 
 /**
  * @generated from message trivet.v1.Vm
@@ -504,6 +561,11 @@ export type Vm = Message<"trivet.v1.Vm"> & {
    * @generated from field: string cloud_init_hostname = 25;
    */
   cloudInitHostname: string;
+
+  /**
+   * @generated from field: repeated trivet.v1.VmDiskInfo disks = 26;
+   */
+  disks: VmDiskInfo[];
 };
 
 /**
@@ -511,7 +573,7 @@ export type Vm = Message<"trivet.v1.Vm"> & {
  * Use `create(VmSchema)` to create a new message.
  */
 export const VmSchema: GenMessage<Vm> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 9);
+  messageDesc(file_trivet_v1_vm, 10);
 
 /**
  * @generated from message trivet.v1.CreateVmRequest
@@ -538,6 +600,13 @@ export type CreateVmRequest = Message<"trivet.v1.CreateVmRequest"> & {
    * @generated from field: bool start = 3;
    */
   start: boolean;
+
+  /**
+   * Name of the node to place it on; empty: the least-loaded node that fits.
+   *
+   * @generated from field: string node = 5;
+   */
+  node: string;
 };
 
 /**
@@ -545,7 +614,7 @@ export type CreateVmRequest = Message<"trivet.v1.CreateVmRequest"> & {
  * Use `create(CreateVmRequestSchema)` to create a new message.
  */
 export const CreateVmRequestSchema: GenMessage<CreateVmRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 10);
+  messageDesc(file_trivet_v1_vm, 11);
 
 /**
  * @generated from message trivet.v1.CreateVmResponse
@@ -562,7 +631,7 @@ export type CreateVmResponse = Message<"trivet.v1.CreateVmResponse"> & {
  * Use `create(CreateVmResponseSchema)` to create a new message.
  */
 export const CreateVmResponseSchema: GenMessage<CreateVmResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 11);
+  messageDesc(file_trivet_v1_vm, 12);
 
 /**
  * @generated from message trivet.v1.ListVmsRequest
@@ -575,7 +644,7 @@ export type ListVmsRequest = Message<"trivet.v1.ListVmsRequest"> & {
  * Use `create(ListVmsRequestSchema)` to create a new message.
  */
 export const ListVmsRequestSchema: GenMessage<ListVmsRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 12);
+  messageDesc(file_trivet_v1_vm, 13);
 
 /**
  * @generated from message trivet.v1.ListVmsResponse
@@ -592,7 +661,7 @@ export type ListVmsResponse = Message<"trivet.v1.ListVmsResponse"> & {
  * Use `create(ListVmsResponseSchema)` to create a new message.
  */
 export const ListVmsResponseSchema: GenMessage<ListVmsResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 13);
+  messageDesc(file_trivet_v1_vm, 14);
 
 /**
  * @generated from message trivet.v1.GetVmRequest
@@ -609,7 +678,7 @@ export type GetVmRequest = Message<"trivet.v1.GetVmRequest"> & {
  * Use `create(GetVmRequestSchema)` to create a new message.
  */
 export const GetVmRequestSchema: GenMessage<GetVmRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 14);
+  messageDesc(file_trivet_v1_vm, 15);
 
 /**
  * @generated from message trivet.v1.GetVmResponse
@@ -626,7 +695,7 @@ export type GetVmResponse = Message<"trivet.v1.GetVmResponse"> & {
  * Use `create(GetVmResponseSchema)` to create a new message.
  */
 export const GetVmResponseSchema: GenMessage<GetVmResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 15);
+  messageDesc(file_trivet_v1_vm, 16);
 
 /**
  * @generated from message trivet.v1.VmNameRequest
@@ -643,7 +712,7 @@ export type VmNameRequest = Message<"trivet.v1.VmNameRequest"> & {
  * Use `create(VmNameRequestSchema)` to create a new message.
  */
 export const VmNameRequestSchema: GenMessage<VmNameRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 16);
+  messageDesc(file_trivet_v1_vm, 17);
 
 /**
  * @generated from message trivet.v1.VmActionResponse
@@ -660,7 +729,7 @@ export type VmActionResponse = Message<"trivet.v1.VmActionResponse"> & {
  * Use `create(VmActionResponseSchema)` to create a new message.
  */
 export const VmActionResponseSchema: GenMessage<VmActionResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 17);
+  messageDesc(file_trivet_v1_vm, 18);
 
 /**
  * @generated from message trivet.v1.DeleteVmRequest
@@ -684,7 +753,7 @@ export type DeleteVmRequest = Message<"trivet.v1.DeleteVmRequest"> & {
  * Use `create(DeleteVmRequestSchema)` to create a new message.
  */
 export const DeleteVmRequestSchema: GenMessage<DeleteVmRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 18);
+  messageDesc(file_trivet_v1_vm, 19);
 
 /**
  * @generated from message trivet.v1.KeptDisk
@@ -708,7 +777,7 @@ export type KeptDisk = Message<"trivet.v1.KeptDisk"> & {
  * Use `create(KeptDiskSchema)` to create a new message.
  */
 export const KeptDiskSchema: GenMessage<KeptDisk> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 19);
+  messageDesc(file_trivet_v1_vm, 20);
 
 /**
  * @generated from message trivet.v1.DeleteVmResponse
@@ -720,6 +789,14 @@ export type DeleteVmResponse = Message<"trivet.v1.DeleteVmResponse"> & {
    * @generated from field: repeated trivet.v1.KeptDisk kept_disks = 1;
    */
   keptDisks: KeptDisk[];
+
+  /**
+   * Replicated volume images the VM used ("<volume>/<image>"): they belong to their volume and
+   * are never deleted with a VM.
+   *
+   * @generated from field: repeated string volume_images = 2;
+   */
+  volumeImages: string[];
 };
 
 /**
@@ -727,7 +804,7 @@ export type DeleteVmResponse = Message<"trivet.v1.DeleteVmResponse"> & {
  * Use `create(DeleteVmResponseSchema)` to create a new message.
  */
 export const DeleteVmResponseSchema: GenMessage<DeleteVmResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 20);
+  messageDesc(file_trivet_v1_vm, 21);
 
 /**
  * @generated from message trivet.v1.UpdateVmRequest
@@ -794,7 +871,7 @@ export type UpdateVmRequest = Message<"trivet.v1.UpdateVmRequest"> & {
  * Use `create(UpdateVmRequestSchema)` to create a new message.
  */
 export const UpdateVmRequestSchema: GenMessage<UpdateVmRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 21);
+  messageDesc(file_trivet_v1_vm, 22);
 
 /**
  * @generated from message trivet.v1.UpdateVmResponse
@@ -811,7 +888,7 @@ export type UpdateVmResponse = Message<"trivet.v1.UpdateVmResponse"> & {
  * Use `create(UpdateVmResponseSchema)` to create a new message.
  */
 export const UpdateVmResponseSchema: GenMessage<UpdateVmResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_vm, 22);
+  messageDesc(file_trivet_v1_vm, 23);
 
 /**
  * @generated from enum trivet.v1.VmDesiredState
