@@ -29,6 +29,19 @@ export function diskImageUsers(vms: readonly VmRecord[]): Map<string, string> {
   return users;
 }
 
+/**
+ * Every volume image any VM refers to — disks and library CD-ROMs — as "<volume>/<image>" →
+ * the name of one VM using it (what a delete of the image must be refused for).
+ */
+export function imageUsers(vms: readonly VmRecord[]): Map<string, string> {
+  const users = diskImageUsers(vms);
+  for (const vm of vms) {
+    const path = vm.spec.cdrom?.path;
+    if (path !== undefined && !path.startsWith("/") && !users.has(path)) users.set(path, vm.name);
+  }
+  return users;
+}
+
 /** The image, or why it cannot be used: a missing volume or image is named with the way to make it. */
 function findImage(db: Database.Database, field: string, volume: string, image: string, kind: string): ImageRecord | HostCheckFailure {
   if (!getVolumeByName(db, volume)) return refused(`${field}.volume`, `volume "${volume}" does not exist (see trivet volume list)`, "not_found");

@@ -13,6 +13,8 @@ import {
 import { checked, failure, fields, imageOr, isFailure } from "./payload.ts";
 import { getVolume } from "./storage-queries.ts";
 import { writerCommands } from "./storage-writer.ts";
+import { listVms } from "../../core/vm/vm-queries.ts";
+import { imageUsers } from "../../core/vm/vm-volumes.ts";
 
 export { getImage, getImageByName, getVolume, getVolumeByName, listImages, listImagesOnNode, listVolumes } from "./storage-queries.ts";
 
@@ -125,6 +127,9 @@ const imageDelete: CommandSpec<{ id: string }> = {
     const image = imageOr(ctx, p.id);
     if (isFailure(image)) return image;
     if (image.writerNodeId !== null) return failure("failed_precondition", "name", `image "${image.name}" is open for writing on node ${image.writerNodeId}; close it first`);
+    const volume = getVolume(ctx.db, image.volumeId);
+    const user = volume ? imageUsers(listVms(ctx.db)).get(`${volume.name}/${image.name}`) : undefined;
+    if (user !== undefined) return failure("failed_precondition", "name", `image "${image.name}" is used by VM "${user}"; detach it from the VM or delete the VM first`);
     ctx.prepare("DELETE FROM storage_replicas WHERE image_id = ?").run(p.id);
     ctx.prepare("DELETE FROM storage_images WHERE id = ?").run(p.id);
     return { ok: true, deleted: true };

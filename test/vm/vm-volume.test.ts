@@ -136,6 +136,9 @@ describe("a VM disk on a replicated volume survives the loss of its node", () =>
     expect(unplaced.stderr).toMatch(/cannot place the VM on node nosuch/);
     const images = cli(["image", "list", "--volume", "vol", "--output", "json", ...conn]);
     expect((JSON.parse(images.stdout) as { images: Array<{ name: string }> }).images.map((i) => i.name).sort()).toEqual(["boot", "new1-disk0"]);
+    const inUse = cli(["image", "delete", "new1-disk0", "--volume", "vol", ...conn]);
+    expect(inUse.code).not.toBe(0);
+    expect(inUse.stderr).toMatch(/used by VM "new1"/);
     expect(cli(["vm", "delete", "new1", ...conn]).code).toBe(0);
     const deleted = cli(["vm", "delete", "solo1", ...conn]);
     expect(deleted.stdout).toBe("vm solo1 deleted\nkept volume image solo/d (volume images belong to their volume; delete it with trivet image delete)\n");
