@@ -182,7 +182,7 @@ export class Daemon {
     const members = new MembershipReconciler(this.replica.host, { logger: this.log });
     members.start();
     this.stops.push(() => members.stop());
-    const agent = new HostAgent({ replica: this.replica, nodeId: this.config.nodeId, dataDir, logger: this.log });
+    const agent = new HostAgent({ replica: this.replica, nodeId: this.config.nodeId, dataDir, logger: this.log, volumeExportReady: (name) => this.storage?.hasExport(name) ?? false });
     agent.start();
     this.stops.push(() => agent.stop());
     this.agent = agent;

@@ -21,7 +21,7 @@ import { gatherQemuHostFacts } from "./qemu/host-facts.ts";
 import { attachVm, startVm } from "./qemu/runtime.ts";
 import type { QemuRuntime, VmRunState } from "./qemu/runtime.ts";
 import type { QemuHostFacts } from "./qemu/spec.ts";
-import { pathIsoResolver, possibleTapNames, prepareVmDevices, releaseTaps, type IsoResolver } from "./vm-prepare.ts";
+import { pathIsoResolver, possibleTapNames, prepareVmDevices, releaseTaps, VmPrepareError, type IsoResolver } from "./vm-prepare.ts";
 import { diskPath, specFromRecord, vmPaths } from "./vm-spec.ts";
 import { resolveVolumeDevices, type VolumeDevices } from "./vm-volumes.ts";
 
@@ -90,7 +90,17 @@ export interface HostAgentOptions {
   resolveIso?: IsoResolver;
   /** Runs iproute2 for taps and bridges (default: the real `ip`/`bridge`). */
   netRunner?: NetRunner;
+  /**
+   * Whether this node's NBD server exports "<volume>/<image>" yet (the storage node adds an
+   * export once it has made the image's file); a start waits for it, bounded by
+   * volumeExportWaitMs. Absent: the agent does not wait.
+   */
+  volumeExportReady?: (exportName: string) => boolean;
 }
+
+/** How long a start waits for the node to export a freshly created volume image. */
+export const volumeExportWaitMs = 10_000;
+const volumeExportPollMs = 100;
 
 interface Held {
   rt?: QemuRuntime;
@@ -345,6 +355,7 @@ export class HostAgent {
     if (h.taps.length > 0) await this.releaseTapsOf(vm.name, h);
     // Volume images first: a VM on a node without a copy fails before anything is set up.
     const volumes = this.resolveVolumes(vm);
+    await this.waitForExports(vm, volumes);
     const { resolved, taps } = await prepareVmDevices(vm, paths, { net: this.net, resolveIso: this.opts.resolveIso ?? pathIsoResolver, ovmfCodePath: this.facts!.ovmfCodePath });
     h.taps = taps;
     try {
@@ -354,6 +365,20 @@ export class HostAgent {
     } catch (err) {
       await this.releaseTapsOf(vm.name, h);
       throw err;
+    }
+  }
+
+  /** Waits (bounded) until this node exports every volume image the VM uses; a timeout names the image. */
+  private async waitForExports(vm: VmRecord, volumes: VolumeDevices): Promise<void> {
+    const ready = this.opts.volumeExportReady;
+    if (!ready) return;
+    const names = [...volumes.disks.values(), ...(volumes.cdromExport ? [volumes.cdromExport] : [])].map((e) => e.exportName);
+    const deadline = (this.opts.nowMs ?? Date.now)() + volumeExportWaitMs;
+    for (const name of names) {
+      while (!ready(name)) {
+        if ((this.opts.nowMs ?? Date.now)() > deadline) throw new VmPrepareError(`starting VM ${vm.name}: this node does not export image ${name} after ${volumeExportWaitMs} ms (is its brick file made? see the node's log)`);
+        await new Promise((r) => setTimeout(r, volumeExportPollMs));
+      }
     }
   }
 

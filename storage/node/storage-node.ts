@@ -105,6 +105,12 @@ export class StorageNode {
     return { path: imageFilePath(dir, found.image), format: "raw" };
   }
 
+  /** Whether this node's NBD server exports "<volume>/<image>" (its file is made). */
+  hasExport(name: string): boolean {
+    for (const e of this.exported.values()) if (e.name === name) return true;
+    return false;
+  }
+
   /** Serves one replication connection from another node's coordinator. */
   serveReplication(stream: Duplex): void {
     this.replicas.serve(stream);
