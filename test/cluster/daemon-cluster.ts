@@ -151,6 +151,32 @@ export class DaemonCluster {
     }, timeoutMs);
   }
 
+  /**
+   * The usual three-node cluster: allocates n1..n3 (placed by `where`, default 127.0.0.1),
+   * initializes n1, joins n2 and n3 and waits until all three are voters; logged in as admin.
+   */
+  async startThree(where: (name: string) => { host?: string; exec?: string[] } = () => ({})): Promise<DaemonNode[]> {
+    const nodes: DaemonNode[] = [];
+    for (const name of ["n1", "n2", "n3"]) nodes.push(await this.allocate(name, where(name)));
+    const [n1, ...rest] = nodes as [DaemonNode, ...DaemonNode[]];
+    this.init(n1);
+    this.serve(n1);
+    await this.login(n1);
+    for (const [i, n] of rest.entries()) {
+      const r = this.join(n, await this.token(n1));
+      if (r.code !== 0) throw new Error(`trivet join ${n.name} failed (${r.code}): ${r.stderr}`);
+      this.serve(n);
+      await this.waitForVoters(n1, i === 0 ? 1 : 3);
+    }
+    return nodes;
+  }
+
+  /** CLI flags that reach `via`'s API as the administrator. */
+  conn(via: DaemonNode): string[] {
+    const n1 = [...this.nodes.values()][0]!;
+    return ["--server", via.api, "--token", this.adminToken, "--ca-file", path.join(n1.dataDir, "tls", "ca.crt")];
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.nodes.values()].map(async (n) => {
       const p = n.proc;

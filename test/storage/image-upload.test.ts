@@ -31,18 +31,9 @@ describe("trivet image upload on a three-daemon cluster", () => {
   const imageNames = async () => (await api.call(ImageService, "listImages", {})).images.map((i) => `${i.volume}/${i.name}`);
 
   beforeAll(async () => {
-    for (const name of ["n1", "n2", "n3"]) nodes.push(await c.allocate(name));
-    c.init(nodes[0]!);
-    c.serve(nodes[0]!);
-    await c.login(nodes[0]!);
-    for (const [i, n] of [[1, nodes[1]!], [2, nodes[2]!]] as const) {
-      const r = c.join(n, await c.token(nodes[0]!));
-      expect(r.code, r.stderr).toBe(0);
-      c.serve(n);
-      await c.waitForVoters(nodes[0]!, i === 1 ? 1 : 3);
-    }
+    nodes.push(...(await c.startThree()));
     api = c.client(nodes[0]!, { linearizable: true });
-    conn = ["--server", nodes[1]!.api, "--token", c.adminToken, "--ca-file", path.join(nodes[0]!.dataDir, "tls", "ca.crt")];
+    conn = c.conn(nodes[1]!);
     await api.call(VolumeService, "createVolume", { name: "lib" });
     const watcher = c.client(nodes[2]!);
     void watcher.stream(EventService, "watch", { kinds: ["storage.image"], objectPrefix: "image/lib/" }, (e) => void events.push(e), watching.signal)

@@ -75,21 +75,12 @@ describe.skipIf(!rootOk)("replicated images on three daemons in network namespac
     const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", smallBrick], { encoding: "utf8" });
     expect(m.status, m.stderr).toBe(0);
     net = new TestNetwork(61);
-    for (const name of ["n1", "n2", "n3"]) {
+    nodes.push(...(await c.startThree((name) => {
       const ns = net.add(name);
-      nodes.push(await c.allocate(name, { host: ns.address, exec: net.exec(name) }));
-    }
-    c.init(nodes[0]!);
-    c.serve(nodes[0]!);
-    await c.login(nodes[0]!);
-    for (const [i, n] of [[1, nodes[1]!], [2, nodes[2]!]] as const) {
-      const r = c.join(n, await c.token(nodes[0]!));
-      expect(r.code, r.stderr).toBe(0);
-      c.serve(n);
-      await c.waitForVoters(nodes[0]!, i === 1 ? 1 : 3);
-    }
+      return { host: ns.address, exec: net.exec(name) };
+    })));
     api = c.client(nodes[1]!, { linearizable: true });
-    conn = ["--server", nodes[1]!.api, "--token", c.adminToken, "--ca-file", path.join(nodes[0]!.dataDir, "tls", "ca.crt")];
+    conn = c.conn(nodes[1]!);
     const v = cli(["volume", "create", "vol", ...conn]);
     expect(v.code, v.stderr).toBe(0);
   }, 240_000);

@@ -3,7 +3,6 @@
 // created, grown, listed, shown and deleted from the CLI; bad input (bad name, shrink, unknown
 // volume, size not a multiple of 512) is refused naming the field and changes nothing; an
 // Auditor and an Operator can read but cannot create.
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiClient } from "../../core/api/client.ts";
 import { AuthService, CredentialKind } from "../../core/api/gen/trivet/v1/auth_pb.ts";
@@ -31,18 +30,9 @@ describe("volumes and images on a three-daemon cluster", () => {
   let conn: string[];
 
   beforeAll(async () => {
-    for (const name of ["n1", "n2", "n3"]) nodes.push(await c.allocate(name));
-    c.init(nodes[0]!);
-    c.serve(nodes[0]!);
-    await c.login(nodes[0]!);
-    for (const [i, n] of [[1, nodes[1]!], [2, nodes[2]!]] as const) {
-      const r = c.join(n, await c.token(nodes[0]!));
-      expect(r.code, r.stderr).toBe(0);
-      c.serve(n);
-      await c.waitForVoters(nodes[0]!, i === 1 ? 1 : 3);
-    }
+    nodes.push(...(await c.startThree()));
     api = c.client(nodes[1]!, { linearizable: true });
-    conn = ["--server", nodes[2]!.api, "--token", c.adminToken, "--ca-file", path.join(nodes[0]!.dataDir, "tls", "ca.crt")];
+    conn = c.conn(nodes[2]!);
   });
 
   afterAll(async () => {

@@ -146,7 +146,7 @@ function VerifyModal({ image, onClose }: { image: Image; onClose(): void }) {
         {error && <Alert variant="danger" isInline title={`Verification failed: ${error}`} data-testid="verify-result" />}
         {result && <VerifyReport r={result} />}
       </ModalBody>
-      <ModalFooter><Button variant="primary" onClick={onClose}>Close</Button></ModalFooter>
+      <ModalFooter><Button variant="primary" onClick={onClose}>Done</Button></ModalFooter>
     </Modal>
   );
 }

@@ -22,13 +22,16 @@ const usedSample = (atMs: number, byNode: Record<string, number>, names: readonl
   return { atMs, cluster: use(Object.values(byNode).reduce((a, b) => a + b, 0)), nodes };
 };
 
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+
 export function StorageCard({ nodeNames }: { nodeNames: readonly string[] }) {
   const { client } = useSession();
   const list = usePolled(() => client.call("VolumeService/ListVolumes", {}), usageSampleEveryMs, "", isStorageEvent);
   const volumes = list.data?.volumes;
   const key = [...nodeNames].sort().join(",");
   useEffect(() => {
-    if (volumes && key !== "" && list.loadedAtMs > 0) samples.push(usedSample(list.loadedAtMs, usedByNode(volumes), key.split(",")));
+    // Nothing reported yet is unknown, not zero: no sample then.
+    if (volumes && key !== "" && list.loadedAtMs > 0 && clusterUse(volumes).reported > 0) samples.push(usedSample(list.loadedAtMs, usedByNode(volumes), key.split(",")));
   }, [volumes, key, list.loadedAtMs]);
   const all = useRing(samples);
   const nowMs = Math.max(Date.now(), all[all.length - 1]?.atMs ?? 0);
@@ -46,7 +49,7 @@ export function StorageCard({ nodeNames }: { nodeNames: readonly string[] }) {
           <>
             <div data-testid="dash-storage"><UsageBar use={use} label="Cluster storage" testId="dash-storage-bar" /></div>
             <p className="pf-v6-u-font-size-sm pf-v6-u-color-200 pf-v6-u-mb-sm">
-              {volumes.length} volumes; {use.reported} of {use.bricks} bricks reported; {formatBytes(use.capacityBytes - use.usedBytes)} free
+              {plural(volumes.length, "volume")}; {use.reported} of {plural(use.bricks, "brick")} reported; {formatBytes(use.capacityBytes - use.usedBytes)} free
             </p>
             <LineChart title="Storage used" series={series} format={formatBytes} nowMs={nowMs} windowMs={usageWindowMs} testId="chart-storage-used" />
           </>

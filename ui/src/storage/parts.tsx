@@ -17,15 +17,15 @@ export function Link({ to, children }: { to: string; children: ReactNode }) {
   return <a href={to} onClick={(e) => { e.preventDefault(); navigate(to); }}>{children}</a>;
 }
 
-/** "1.2 GiB of 40 GiB" with a bar; orange past 80 %, red past 95 %. */
+/** "1.2 GiB of 40 GiB" over a bar, the percent on its right; orange past 80 %, red past 95 %. */
 export function UsageBar({ use, label, testId }: { use: Use; label: string; testId?: string }) {
   if (use.reported === 0) return <span data-testid={testId} className="pf-v6-u-color-200">not reported yet</span>;
   const pct = usedPercent(use);
   const variant = pct >= 95 ? ProgressVariant.danger : pct >= 80 ? ProgressVariant.warning : undefined;
   const text = `${formatBytes(use.usedBytes)} of ${formatBytes(use.capacityBytes)}`;
   return (
-    <Progress value={pct} size={ProgressSize.sm} measureLocation={ProgressMeasureLocation.outside} variant={variant}
-      label={text} valueText={`${label}: ${text} used (${Math.round(pct)}%)`} aria-label={label} data-testid={testId} />
+    <Progress value={pct} size={ProgressSize.sm} measureLocation={ProgressMeasureLocation.top} variant={variant} title={text}
+      label={`${Math.round(pct)}%`} valueText={`${label}: ${text} used (${Math.round(pct)}%)`} aria-label={label} data-testid={testId} />
   );
 }
 
