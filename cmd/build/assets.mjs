@@ -50,6 +50,9 @@ export function collectAssets(root, workDir, version) {
     assets: {
       ...native.assets,
       ...dirAssets(root, "ui/dist", "ui/"),
+      // The demo's sample guest is built on the host by the test guest's own script (cmd/demo-guest.ts).
+      "guest/build.sh": path.join(root, "test/guest/build.sh"),
+      "guest/init.sh": path.join(root, "test/guest/init.sh"),
     },
     nativeKey: native.manifest.key,
   };
