@@ -182,7 +182,10 @@ export function hostKvmProbeDeps(opts: { cachePath?: string; kernelRelease: stri
   return {
     checkDevice: checkDevKvm,
     findKernel: () => findBootKernel(opts.kernelRelease),
-    run: runBounded,
+    // Under coreutils `timeout` as well: runBounded kills the probe's process group when its
+    // time is up, but a daemon killed meanwhile cannot, and a probe guest that hangs (the very
+    // case it detects) would then run forever; `timeout` ends it a second later regardless.
+    run: (file, args, timeoutMs) => runBounded("timeout", ["-s", "KILL", String(Math.ceil(timeoutMs / 1000) + 1), file, ...args], timeoutMs),
     async readCache() {
       try {
         return await readFile(cachePath, "utf8");
