@@ -135,7 +135,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const node of nodes) await stopNode(node);
-  if (tmpfs !== null) execFileSync("umount", [tmpfs]);
+  if (tmpfs !== null) execFileSync("umount", ["-l", tmpfs]);
   fs.rmSync(dir, { recursive: true, force: true }); // can take seconds while the disk is busy
 }, 120_000);
 
