@@ -137,7 +137,10 @@ export const imageCommands: Command[] = [
   apiCommand(["image", "resize"], "grow an image (images never shrink)", "NAME --volume VOL --size SIZE", { ...volumeFlag, size: { type: "string", required: true } }, async (c, f, p, ctx, mode) => {
     const r = await c.call(ImageService, "resizeImage", { ...ref(p, f), sizeBytes: parseSize("size", String(f.size)) });
     if (mode === "json") printResult(ctx.stdout, "json", r, []);
-    else ctx.stdout.write(`image ${p[0]} is now ${formatBytes(r.image?.sizeBytes ?? 0n)}\n`);
+    else {
+      ctx.stdout.write(`image ${p[0]} is now ${formatBytes(r.image?.sizeBytes ?? 0n)}\n`);
+      for (const vm of r.vmsPendingRestart) ctx.stdout.write(`VM ${vm} is running: it sees the new size after its next start\n`);
+    }
   }),
   apiCommand(["image", "delete"], "delete an image from every brick of its volume", "NAME --volume VOL", volumeFlag, async (c, f, p, ctx) => {
     await c.call(ImageService, "deleteImage", ref(p, f));

@@ -10,6 +10,8 @@ import { ImageService, type CreateImageRequest, type ImageSchema, type ResizeIma
 import { ApiError, checkResult } from "../../core/api/server/errors.ts";
 import { defineService, type HandlerContext, type RegisteredService } from "../../core/api/server/service.ts";
 import { check, invalid, matches } from "../../core/api/server/validation.ts";
+import { listVms, listVmStatus } from "../../core/vm/vm-queries.ts";
+import { imageUsers } from "../../core/vm/vm-volumes.ts";
 import { imageFormats, imageKinds, imageNamePattern, imageSizeProblem, type ImageRecord } from "./model.ts";
 import { findVolume, nodeNamesOf, storagePermissions, storageSnapshot, volumeNameRule, type StorageSnapshot } from "./service-common.ts";
 
@@ -96,7 +98,13 @@ async function resizeImage(r: ResizeImageRequest, ctx: HandlerContext) {
   if (sizeBytes < i.sizeBytes) throw invalid("size_bytes", `image "${r.name}" is ${i.sizeBytes} bytes and can only grow (got ${sizeBytes}); shrinking would cut off its data`);
   checkResult(await ctx.replica.execute({ type: "ext", name: "storage.image.resize", payload: { id: i.id, sizeBytes } }), `resizing image "${r.name}"`);
   ctx.auditDetail.sizeBytes = sizeBytes;
-  return oneImage(ctx, r);
+  const vmsPendingRestart = ctx.replica.stateMachine.read((db) => {
+    const running = new Set([...listVmStatus(db).values()].filter((s) => s.state === "running" || s.state === "paused").map((s) => s.vmId));
+    const vms = listVms(db).filter((v) => running.has(v.id));
+    const user = imageUsers(vms).get(`${r.volume}/${r.name}`);
+    return user === undefined ? [] : [user];
+  }).value;
+  return { ...oneImage(ctx, r), vmsPendingRestart };
 }
 
 /**
