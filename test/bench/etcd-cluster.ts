@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, mkdirSync, createWriteStream } from "node:fs";
 import type { WriteStream } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "../cluster/raft-processes.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -40,19 +40,6 @@ export interface EtcdClusterOptions {
   etcdBinary?: string;
   /** Where member logs go; default: files in the cluster's temporary directory. */
   logDir?: string;
-}
-
-/** Asks the kernel for a free loopback port. It could be taken before etcd binds it; unlikely. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export class EtcdCluster {

@@ -34,15 +34,29 @@ export interface ClusterOptions {
   logLevel?: string;
 }
 
+/**
+ * A free TCP port on 127.0.0.1 for a test daemon, chosen below the kernel's ephemeral range
+ * (32768–60999 by default): a port the kernel handed out with bind(0) can be taken by any
+ * process's next outgoing connection before the daemon binds it, which made test starts flaky.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < freePortAttemptsMax; attempt++) {
+    const port = testPortLow + Math.floor(Math.random() * (testPortHigh - testPortLow));
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${testPortLow}-${testPortHigh} after ${freePortAttemptsMax} attempts`);
+}
+
+const testPortLow = 20_000;
+const testPortHigh = 32_700;
+const freePortAttemptsMax = 200;
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
 }
 
