@@ -23,7 +23,18 @@ export interface BrickImage extends BlockBackend {
 /** Opens (creating sparse, or growing to) the file at path with at least sizeBytes. */
 export type OpenBrickImage = (path: string, sizeBytes: number) => Promise<BrickImage>;
 
-export const openFileBrickImage: OpenBrickImage = (p, sizeBytes) => FileBackend.open({ path: p, sizeBytes });
+/**
+ * Requests up to this size run pread/pwrite on the calling thread rather than hop to the libuv
+ * pool. Measured on the three-daemon bench: 4 KiB random reads 60k → 175k IOPS, random writes
+ * 9.3k → 11.2k, 1 MiB writes unchanged (they stay on the pool). The price: the daemon's event
+ * loop (Raft included) waits for each such call — a page-cache copy, or one disk read on a miss,
+ * or the kernel's dirty-page throttling on a write — which Raft's election timeout (0.5–1 s) absorbs;
+ * the synchronous SQLite fsyncs of the Raft log already run there. The next step is the data path
+ * in a worker thread of its own.
+ */
+export const brickSyncIoBytesMax = 64 * 1024;
+
+export const openFileBrickImage: OpenBrickImage = (p, sizeBytes) => FileBackend.open({ path: p, sizeBytes, syncIoBytesMax: brickSyncIoBytesMax });
 
 export interface EpochStore {
   /** The persisted highest epoch of the image at imagePath, 0 when none was ever stored. */
