@@ -9,7 +9,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "../raft/types.ts";
 import { tuneAcceptedConnections } from "../api/grpc-listen.ts";
 import { ClusterError } from "./errors.ts";
-import { type TlsIdentity } from "./tls.ts";
+import { hostOf } from "./node-config.ts";
+import { chainOf, type TlsIdentity } from "./tls.ts";
 
 export const alpnGrpc = "h2";
 export const alpnReplication = "trivet-repl/1";
@@ -21,10 +22,6 @@ export type ReplicationHandler = (socket: tls.TLSSocket, peer: string) => void;
 export interface PeerListenerOptions {
   identity: TlsIdentity;
   logger: Logger;
-}
-
-function chainOf(id: TlsIdentity): string {
-  return `${id.certPem.trimEnd()}\n${id.caPem.trimEnd()}\n`;
 }
 
 export class PeerListener {
@@ -48,9 +45,8 @@ export class PeerListener {
   }
 
   async listen(address: string): Promise<number> {
-    const m = /^(.*):(\d+)$/.exec(address);
-    if (!m) throw new ClusterError("invalid_argument", `peer address "${address}" is not host:port`);
-    const host = m[1]!.replace(/^\[(.*)\]$/, "$1");
+    const port = portOf(address);
+    const host = hostOf(address);
     const id = this.opts.identity;
     const server = tls.createServer({
       ca: id.caPem, cert: chainOf(id), key: id.keyPem, requestCert: true, rejectUnauthorized: true,
@@ -63,7 +59,7 @@ export class PeerListener {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", (err) => reject(new ClusterError("peer_listen", `listening on ${address}: ${err.message}`, { cause: err })));
-      server.listen(Number(m[2]), host, () => resolve());
+      server.listen(port, host, () => resolve());
     });
     this.port = (server.address() as net.AddressInfo).port;
     return this.port;
@@ -101,12 +97,16 @@ export class PeerListener {
 
 /** Opens a mutual-TLS replication connection to a peer's node-to-node port. */
 export function connectReplication(identity: TlsIdentity, address: string, timeoutMs: number): Promise<tls.TLSSocket> {
-  const m = /^(.*):(\d+)$/.exec(address);
-  if (!m) return Promise.reject(new ClusterError("invalid_argument", `peer address "${address}" is not host:port`));
-  const host = m[1]!.replace(/^\[(.*)\]$/, "$1");
+  let port: number;
+  try {
+    port = portOf(address);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const host = hostOf(address);
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
-      host, port: Number(m[2]), ca: identity.caPem, cert: chainOf(identity), key: identity.keyPem,
+      host, port, ca: identity.caPem, cert: chainOf(identity), key: identity.keyPem,
       ALPNProtocols: [alpnReplication], servername: net.isIP(host) ? undefined : host,
     });
     const timer = setTimeout(() => {
@@ -128,4 +128,10 @@ export function connectReplication(identity: TlsIdentity, address: string, timeo
       reject(new ClusterError("tls_connect", `replication connection to ${address}: ${err.message}`, { cause: err }));
     });
   });
+}
+
+function portOf(address: string): number {
+  const m = /:(\d+)$/.exec(address);
+  if (!m) throw new ClusterError("invalid_argument", `peer address "${address}" is not host:port`);
+  return Number(m[1]);
 }

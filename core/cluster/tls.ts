@@ -31,7 +31,8 @@ export interface TlsIdentity {
  */
 export type ClientCertificateMode = "require" | "request";
 
-function chainOf(id: TlsIdentity): string {
+/** The PEM chain a node presents: its certificate, then the CA (so joiners can pin the CA). */
+export function chainOf(id: TlsIdentity): string {
   return `${id.certPem.trimEnd()}\n${id.caPem.trimEnd()}\n`;
 }
 

@@ -105,10 +105,6 @@ export class CoordinatedImage {
     return this.current !== null;
   }
 
-  status() {
-    return this.current ? { epoch: this.current.epoch, replicas: this.current.backend?.status() ?? [] } : null;
-  }
-
   attach(): void {
     this.refs++;
     if (this.idleTimer !== null) {

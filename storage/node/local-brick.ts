@@ -3,11 +3,9 @@
 // coordinators. A coordinator fenced by a newer writer elsewhere therefore cannot touch its own
 // brick either: once the new writer has opened this brick at a higher epoch, every local request
 // of the old one fails with stale_epoch, as its remote ones do.
-import { computeChecksums } from "../replication/checksums.ts";
 import { ReplicationError } from "../replication/errors.ts";
 import type { ImageTable, OpenImage } from "../replication/image-table.ts";
-import { checkChecksumsRequest } from "../replication/protocol.ts";
-import type { ReplicaTarget } from "../replication/replica-target.ts";
+import { localChecksums, type ReplicaTarget } from "../replication/replica-target.ts";
 
 export class LocalBrickReplica implements ReplicaTarget {
   private constructor(
@@ -55,9 +53,7 @@ export class LocalBrickReplica implements ReplicaTarget {
   }
 
   checksums(offset: number, length: number, chunkBytes: number): Promise<Buffer> {
-    const invalid = checkChecksumsRequest(length, chunkBytes);
-    if (invalid !== null) return Promise.reject(new ReplicationError("invalid_argument", `checksums on node ${this.nodeId}: ${invalid}`));
-    return computeChecksums((o, n) => this.image.backend.read(o, n), offset, length, chunkBytes);
+    return localChecksums(this.nodeId, (o, n) => this.image.backend.read(o, n), offset, length, chunkBytes);
   }
 
   async grow(sizeBytes: number): Promise<void> {

@@ -79,7 +79,7 @@ export class Provisioner {
     const st = await fs.stat(path).catch(() => null);
     if (st === null) {
       if (image.format === "qcow2") await this.qcow2Create(path, image.sizeBytes);
-      const fh = await fs.open(path, st === null && image.format === "raw" ? "wx" : "r+");
+      const fh = await fs.open(path, image.format === "raw" ? "wx" : "r+");
       try {
         await fh.truncate(bytes);
         await fh.sync();

@@ -62,6 +62,10 @@ export class StorageNode {
   /** Image files present here, by image id (the replication server opens only these). */
   private files = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
+  /** Idle images this node opened to heal them, by image id. */
+  private readonly healHolds = new Set<string>();
+  /** Uploads holding their image open, by image id → the idle timer that lets it go. */
+  private readonly uploads = new Map<string, NodeJS.Timeout>();
   private syncing = false;
 
   constructor(private readonly o: StorageNodeOptions) {
@@ -186,8 +190,6 @@ export class StorageNode {
     }
   }
 
-  private readonly healHolds = new Set<string>();
-
   /**
    * Writes a chunk of an uploading image through this node's coordinator. The upload holds the
    * image open between chunks (released by finishContent, or after uploadIdleMs without one).
@@ -228,8 +230,6 @@ export class StorageNode {
     this.uploads.delete(imageId);
     image.detach();
   }
-
-  private readonly uploads = new Map<string, NodeJS.Timeout>();
 
   /** Compares per-chunk checksums of an image across its in-sync replicas (volume verify). */
   async verify(imageId: string): Promise<{ chunkBytes: number; replicas: { nodeId: number; ok: boolean; error: string }[]; mismatches: { offset: number; nodes: number[] }[] }> {

@@ -66,9 +66,7 @@ export class LocalReplica implements ReplicaTarget {
   }
 
   checksums(offset: number, length: number, chunkBytes: number): Promise<Buffer> {
-    const invalid = checkChecksumsRequest(length, chunkBytes);
-    if (invalid !== null) return Promise.reject(new ReplicationError("invalid_argument", `checksums on node ${this.nodeId}: ${invalid}`));
-    return computeChecksums((o, n) => this.backend.read(o, n), offset, length, chunkBytes);
+    return localChecksums(this.nodeId, (o, n) => this.backend.read(o, n), offset, length, chunkBytes);
   }
 
   async grow(sizeBytes: number): Promise<void> {
@@ -82,4 +80,11 @@ export class LocalReplica implements ReplicaTarget {
   async close(): Promise<void> {
     await Promise.allSettled([this.backend, ...this.retired].map((b) => b.close()));
   }
+}
+
+/** CHECKSUMS of a copy on this node, with the same request checks a brick server applies. */
+export function localChecksums(nodeId: string, read: (offset: number, length: number) => Promise<Buffer>, offset: number, length: number, chunkBytes: number): Promise<Buffer> {
+  const invalid = checkChecksumsRequest(length, chunkBytes);
+  if (invalid !== null) return Promise.reject(new ReplicationError("invalid_argument", `checksums on node ${nodeId}: ${invalid}`));
+  return computeChecksums(read, offset, length, chunkBytes);
 }
