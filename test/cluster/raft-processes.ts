@@ -41,15 +41,26 @@ export interface ClusterOptions {
  */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < freePortAttemptsMax; attempt++) {
-    const port = testPortLow + Math.floor(Math.random() * (testPortHigh - testPortLow));
-    if (await bindable(port)) return port;
+    const port = sliceLow + Math.floor(Math.random() * slicePorts);
+    // Never the same port twice in one test process: a daemon may not have bound it yet.
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
   }
-  throw new Error(`no free port in ${testPortLow}-${testPortHigh} after ${freePortAttemptsMax} attempts`);
+  throw new Error(`no free port in ${sliceLow}-${sliceLow + slicePorts - 1} after ${freePortAttemptsMax} attempts`);
 }
 
 const testPortLow = 20_000;
 const testPortHigh = 32_700;
 const freePortAttemptsMax = 200;
+const handedOut = new Set<number>();
+/**
+ * Test files run in parallel worker processes (vitest's VITEST_POOL_ID); each draws from its own
+ * slice of the range, so two workers never hand out the same port between check and bind.
+ */
+const poolSlices = 8;
+const slicePorts = Math.floor((testPortHigh - testPortLow) / poolSlices);
+const sliceLow = testPortLow + (Number(process.env.VITEST_POOL_ID ?? 0) % poolSlices) * slicePorts;
 
 function bindable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
