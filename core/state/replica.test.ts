@@ -87,4 +87,31 @@ describe("Replica on three nodes", () => {
     expect(back.store.snapshot().metadata.index).toBeGreaterThan(10);
     expect(dec((await back.get(enc("before"))).value)).toBe("1");
   });
+  // A follower's election starts on a tick; reads queued before the driver sees the new role
+  // used to reach Raft as a ReadIndex at a candidate, whose refusal was thrown out of the
+  // driver's turn and killed the process (seen as "no leader" in the three-process test).
+  it("keeps queued linearizable reads alive through elections, and answers them once a leader is back", async () => {
+    for (const id of [1, 2, 3]) nodes.set(id, await open(id));
+    const cyclesMax = 8;
+    let answered = 0;
+    for (let cycle = 0; cycle < cyclesMax; cycle++) {
+      const leader = await leaderOf();
+      const others = [...nodes.values()].filter((n) => n !== leader);
+      for (const o of others) {
+        hub.cut.add(`${leader.host.id}->${o.host.id}`);
+        hub.cut.add(`${o.host.id}->${leader.host.id}`);
+      }
+      const reads: Promise<unknown>[] = [];
+      const issuer = setInterval(() => {
+        for (const o of others) reads.push(o.host.linearizableRead().then(() => answered++, () => undefined));
+      }, 1);
+      for (let i = 0; i < 500 && others.every((o) => o.host.leaderInfo().leader === leader.host.id); i++) await new Promise((r) => setTimeout(r, 2));
+      await new Promise((r) => setTimeout(r, 50));
+      clearInterval(issuer);
+      hub.cut.clear();
+      await Promise.all(reads);
+    }
+    expect(answered).toBeGreaterThan(0);
+    for (const n of nodes.values()) expect((await n.get(enc("x"), "linearizable")).value).toBeNull();
+  });
 });

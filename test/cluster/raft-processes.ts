@@ -158,7 +158,16 @@ export class RaftProcessCluster {
       if (leader) return leader.id;
       await sleep(50);
     }
-    throw new Error(`no leader within ${timeoutMs} ms`);
+    throw new Error(`no leader within ${timeoutMs} ms\n${this.describe()}`);
+  }
+
+  /** Each node's process state and the end of its log, for failure messages. */
+  describe(): string {
+    return [...this.nodes.values()].map((n) => {
+      const p = n.proc;
+      const state = !p ? "not started" : p.exitCode !== null ? `exited ${p.exitCode}` : p.signalCode !== null ? `killed by ${p.signalCode}` : "running";
+      return `node ${n.id} (${state}), log ${n.logFile}:\n${this.tail(n.id, 8)}`;
+    }).join("\n");
   }
 
   /** kill -9 a node's process and wait until it is gone. */

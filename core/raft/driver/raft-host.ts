@@ -544,9 +544,18 @@ export class RaftHost {
   private flushReads(): void {
     if (this.readsQueued.length === 0 || this.leader === 0) return;
     const ctx = `r${this.id}-${++this.readSeq}`;
-    this.readsInFlight.set(ctx, this.readsQueued);
+    const reads = this.readsQueued;
     this.readsQueued = [];
-    this.node.readIndex(new TextEncoder().encode(ctx));
+    try {
+      this.node.readIndex(new TextEncoder().encode(ctx));
+    } catch (err) {
+      // `leader` follows Raft's soft state one Ready late: a tick may already have started an
+      // election. The reads wait for the next leader (or their deadline), as with leader 0.
+      if (!(err instanceof RaftError && err.code === "not_leader")) throw err;
+      this.readsQueued = reads;
+      return;
+    }
+    this.readsInFlight.set(ctx, reads);
   }
 
   private onReadState(index: number, requestCtx: Uint8Array): void {
