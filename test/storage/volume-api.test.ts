@@ -10,18 +10,11 @@ import { ImageService, VolumeService } from "../../core/api/gen/trivet/v1/storag
 import { Role, UserService } from "../../core/api/gen/trivet/v1/users_pb.ts";
 import { ApiError } from "../../core/api/server/errors.ts";
 import { cli, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
+import { expectApiError } from "../api/expect-api-error.ts";
 
 /** A mutation made through one node is read from another's local replica within this. */
 const replicationWaitMs = 10_000;
 const GiB = 1024n ** 3n;
-
-async function expectApiError(p: Promise<unknown>, code: string, field: string): Promise<ApiError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err, `expected ${code} naming ${field}`).toBeInstanceOf(ApiError);
-  expect((err as ApiError).code).toBe(code);
-  expect((err as ApiError).field).toBe(field);
-  return err as ApiError;
-}
 
 describe("volumes and images on a three-daemon cluster", () => {
   const c = new DaemonCluster();

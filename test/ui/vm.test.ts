@@ -54,16 +54,7 @@ describe("virtual machines in the web UI", () => {
     execFileSync(process.execPath, [path.join(repoRoot, "ui/build.mjs")], { cwd: repoRoot, stdio: "inherit", timeout: buildTimeoutMs });
     fs.mkdirSync(shotsDir, { recursive: true });
     image = await ensureGuest();
-    for (const name of ["n1", "n2", "n3"]) nodes.push(await c.allocate(name));
-    c.init(nodes[0]!);
-    c.serve(nodes[0]!);
-    await c.login(nodes[0]!);
-    for (const [i, n] of [[1, nodes[1]!], [2, nodes[2]!]] as const) {
-      const r = c.join(n, await c.token(nodes[0]!));
-      expect(r.code, r.stderr).toBe(0);
-      c.serve(n);
-      await c.waitForVoters(nodes[0]!, i === 1 ? 1 : 3);
-    }
+    nodes.push(...(await c.startThree()));
     const api = c.client(nodes[0]!);
     await api.call(UserService, "createUser", { username: "auditor1", password: auditorPassword, role: Role.AUDITOR });
     // A VM can be placed once the host agents have reported their facts: wait for that here so

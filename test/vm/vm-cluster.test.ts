@@ -9,13 +9,13 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiClient } from "../../core/api/client.ts";
 import { VmService, type Vm } from "../../core/api/gen/trivet/v1/vm_pb.ts";
-import { ApiError } from "../../core/api/server/errors.ts";
 import { processAlive } from "../../core/host/qemu/proc.ts";
 import { cli, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
 import { ensureGuest, guestReadyMarker, type GuestImage } from "../guest/guest.ts";
 import { SerialReader } from "./serial.ts";
 import { connectWs, waitFor } from "../console/ws-client.ts";
 import { EventService } from "../../core/api/gen/trivet/v1/events_pb.ts";
+import { expectApiError } from "../api/expect-api-error.ts";
 
 /** TCG boot of the test guest on a loaded 2-core machine. */
 const bootTimeoutMs = 120_000;
@@ -39,14 +39,6 @@ function qemuPidsFor(vmId: string): number[] {
   return r.stdout.split("\n").filter((l) => l.trim() !== "").map(Number);
 }
 
-async function expectApiError(p: Promise<unknown>, code: string, field: string): Promise<ApiError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err, `expected ${code} naming ${field}`).toBeInstanceOf(ApiError);
-  expect((err as ApiError).code).toBe(code);
-  expect((err as ApiError).field).toBe(field);
-  return err as ApiError;
-}
-
 describe("VMs on a three-daemon cluster", () => {
   const c = new DaemonCluster();
   const nodes: DaemonNode[] = [];
@@ -57,16 +49,7 @@ describe("VMs on a three-daemon cluster", () => {
 
   beforeAll(async () => {
     image = await ensureGuest();
-    for (const name of ["n1", "n2", "n3"]) nodes.push(await c.allocate(name));
-    c.init(nodes[0]!);
-    c.serve(nodes[0]!);
-    await c.login(nodes[0]!);
-    for (const [i, n] of [[1, nodes[1]!], [2, nodes[2]!]] as const) {
-      const r = c.join(n, await c.token(nodes[0]!));
-      expect(r.code, r.stderr).toBe(0);
-      c.serve(n);
-      await c.waitForVoters(nodes[0]!, i === 1 ? 1 : 3);
-    }
+    nodes.push(...(await c.startThree()));
     api = c.client(nodes[1]!);
   });
 
