@@ -64,13 +64,19 @@ else
 fi
 
 # ACPI power button: any input event from the button device means a press; power off cleanly.
+# The device is opened here, before the ready line, not in the background reader: evdev queues
+# events only for files open when they happen, and a reader forked under load could open it
+# after a press that followed the ready line (fds 3-9, one per button).
 buttons=0
 for ev in /sys/class/input/event*; do
   [ -e "$ev/device/name" ] || continue
   [ "$(cat "$ev/device/name")" = "Power Button" ] || continue
+  [ $buttons -lt 7 ] || break
+  fd=$((buttons + 3))
   buttons=$((buttons + 1))
+  eval "exec $fd<\"/dev/input/${ev##*/}\""
   (
-    dd if="/dev/input/${ev##*/}" bs=24 count=1 of=/dev/null 2>/dev/null
+    eval "dd bs=24 count=1 of=/dev/null 2>/dev/null <&$fd"
     # The leading newline ends a shell prompt that may be on the line, so the marker starts one.
     printf '\nTRIVET-GUEST-POWEROFF reason=acpi-power-button\n'
     sync
