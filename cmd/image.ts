@@ -139,7 +139,8 @@ export const imageCommands: Command[] = [
     if (mode === "json") printResult(ctx.stdout, "json", r, []);
     else {
       ctx.stdout.write(`image ${p[0]} is now ${formatBytes(r.image?.sizeBytes ?? 0n)}\n`);
-      for (const vm of r.vmsPendingRestart) ctx.stdout.write(`VM ${vm} is running: it sees the new size after its next start\n`);
+      // Running VMs not listed grow their disk online; these cannot (see `trivet vm show` for why).
+      for (const vm of r.vmsPendingRestart) ctx.stdout.write(`VM ${vm} is running and cannot grow this disk online: it sees the new size after its next start\n`);
     }
   }),
   apiCommand(["image", "delete"], "delete an image from every brick of its volume", "NAME --volume VOL", volumeFlag, async (c, f, p, ctx) => {

@@ -2,7 +2,8 @@
 // Every agentTickMs, on poke, and within changeCheckMs of a change to this node's VM records
 // (so a StartVm does not wait for the next tick) it reads the local replica, compares each VM's desired state
 // with the QEMU runtime it holds, starts, pauses, resumes or stops it, and reports status
-// changes through vm.report_status. After a daemon restart it re-attaches to the guests still
+// changes through vm.report_status; a running VM whose volume images grew gets its disks grown
+// in place (vm-grow.ts). After a daemon restart it re-attaches to the guests still
 // running (from their run directories); stopping the agent lets go of guests without killing them.
 import { mkdir, open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -23,6 +24,7 @@ import type { QemuRuntime, VmRunState } from "./qemu/runtime.ts";
 import type { QemuHostFacts } from "./qemu/spec.ts";
 import { pathIsoResolver, possibleTapNames, prepareVmDevices, releaseTaps, VmPrepareError, type IsoResolver } from "./vm-prepare.ts";
 import { diskPath, specFromRecord, vmPaths } from "./vm-spec.ts";
+import { disksToGrow, growDisks, newGrowState, shouldGrow, type GrowState } from "./vm-grow.ts";
 import { resolveVolumeDevices, type VolumeDevices } from "./vm-volumes.ts";
 
 export { diskPath, specFromRecord, vmPaths, type VmPaths } from "./vm-spec.ts";
@@ -116,6 +118,8 @@ interface Held {
   lastActionAtMs: number | null;
   /** Taps made for the QEMU (or found with a re-attached one), removed once it has exited. */
   taps: string[];
+  /** Online growth of its volume disks (vm-grow.ts); reset with each start of QEMU. */
+  grow: GrowState;
 }
 
 /** What a reboot or reset request comes to: no guest agent channel yet to ask the guest for a reboot, so both reset. */
@@ -205,6 +209,7 @@ export class HostAgent {
       const h = await this.heldFor(vm, status.get(vm.id));
       if (!h.busy && h.rt?.exit && h.taps.length > 0) await this.releaseTapsOf(vm.name, h);
       if (!h.busy) this.act(vm, h);
+      if (!h.busy) this.growIfLarger(vm, h);
       await this.report(vm, h);
     }
   }
@@ -257,7 +262,7 @@ export class HostAgent {
     if (h) return h;
     h = {
       startedAtMs: null, startError: null, busy: false, actedIndex: status?.actedIndex ?? 0, specIndex: status?.specIndex ?? 0,
-      actionIndex: status?.actionIndex ?? 0, lastAction: status?.lastAction ?? null, lastActionAtMs: status?.lastActionAtMs ?? null, taps: [],
+      actionIndex: status?.actionIndex ?? 0, lastAction: status?.lastAction ?? null, lastActionAtMs: status?.lastActionAtMs ?? null, taps: [], grow: newGrowState(),
     };
     this.held.set(vm.id, h);
     const { runDir } = vmPaths(this.opts.dataDir, vm.id);
@@ -321,11 +326,35 @@ export class HostAgent {
     this.ops.add(op);
   }
 
+  /** A running VM whose volume images grew in the replicated state: grow its disks in QEMU (vm-grow.ts). */
+  private growIfLarger(vm: VmRecord, h: Held): void {
+    const rt = h.rt;
+    if (!rt || rt.exit || (rt.state !== "running" && rt.state !== "paused")) return;
+    const jobs = this.opts.replica.stateMachine.read((db) => disksToGrow(vm, (volume, image) => getImageByName(db, volume, image), h.grow.knownBytes)).value;
+    if (!shouldGrow(h.grow, jobs, this.now())) return;
+    // A start replaces h.grow while this runs: the op keeps to the state of its own QEMU.
+    const g = h.grow;
+    g.running = true;
+    const op = growDisks(vm.name, rt, g, jobs, () => this.now())
+      .then((grown) => {
+        if (grown) this.opts.logger.info("host agent: disks grown online", { vm: vm.name, disks: jobs.map((j) => ({ disk: j.diskId, image: j.image, sizeBytes: j.target.sizeBytes })) });
+        if (g.error !== null) this.opts.logger.warn("host agent: growing a disk online failed", { vm: vm.name, error: g.error });
+      })
+      .catch((err: unknown) => this.opts.logger.warn("host agent: growing a disk online failed", { vm: vm.name, error: (err as Error).message }))
+      .finally(() => {
+        g.running = false;
+        this.ops.delete(op);
+        if (g.error !== null) this.poke();
+      });
+    this.ops.add(op);
+  }
+
   private async run(vm: VmRecord, h: Held, action: AgentAction): Promise<void> {
     const rt = h.rt;
     switch (action) {
       case "start":
       case "start-paused":
+        h.grow = newGrowState();
         h.rt = await this.startQemu(vm, h);
         h.startedAtMs = this.now();
         this.watch(h.rt);
@@ -398,7 +427,8 @@ export class HostAgent {
     const alive = rt !== undefined && rt.exit === null;
     const state = reportedState(rt, h.startError, h.busy && !alive);
     const payload = {
-      vmId: vm.id, nodeId: this.opts.nodeId, state, pid: alive ? rt.pid : null, startedAtMs: alive ? h.startedAtMs : null, error: state === "failed" ? h.startError : null,
+      vmId: vm.id, nodeId: this.opts.nodeId, state, pid: alive ? rt.pid : null, startedAtMs: alive ? h.startedAtMs : null,
+      error: state === "failed" ? h.startError : alive ? h.grow.error : null,
       actedIndex: h.actedIndex ?? 0, specIndex: h.specIndex, actionIndex: h.actionIndex, lastAction: h.lastAction, lastActionAtMs: h.lastActionAtMs,
     };
     const key = JSON.stringify([payload.state, payload.pid, payload.error, payload.actedIndex, payload.specIndex, payload.actionIndex, payload.lastActionAtMs]);

@@ -13,7 +13,8 @@ import { noSessionCookie } from "../../core/api/server/dispatch.ts";
 import type { HandlerContext, RegisteredService } from "../../core/api/server/service.ts";
 import { MemoryHub } from "../../core/raft/driver/memory-transport.ts";
 import { Replica } from "../../core/state/replica.ts";
-import { abandonedUploadReleaseWaitMs, imageService, type ImageContent } from "./image-service.ts";
+import type { VmRecord, VmStatusRecord } from "../../core/vm/vm-model.ts";
+import { abandonedUploadReleaseWaitMs, imageService, pendingRestart, type ImageContent } from "./image-service.ts";
 import { volumeService } from "./storage-service.ts";
 
 const leaderWaitMs = 10_000;
@@ -111,5 +112,24 @@ describe("deleting an abandoned upload", () => {
     expect(finished).toEqual([id]);
     expect(sleptMs).toBe(abandonedUploadReleaseWaitMs);
     expect((await call("GetImage", { volume: "vol1", name: "stuck.iso" })).image.state).toBe("uploading");
+  });
+});
+
+describe("which running VMs a resize leaves pending a restart", () => {
+  const vm = (id: string, name: string, disk: string | null, cdrom: string | null): VmRecord => ({
+    id, name, nodeId: 1, spec: { disks: disk === null ? [] : [{ id: "disk0", volume: "vol1", image: disk }], cdrom: cdrom === null ? null : { path: `vol1/${cdrom}` } },
+  }) as unknown as VmRecord;
+  const status = (vmId: string, state: string, error: string | null = null): [string, VmStatusRecord] =>
+    [vmId, { vmId, nodeId: 1, state, error } as VmStatusRecord];
+  const vms = [vm("a", "web1", "root", null), vm("b", "web2", "data", "tools.iso"), vm("c", "web3", "other", null)];
+
+  it("none for a running VM whose disk grows online, nor for a stopped one", () => {
+    expect(pendingRestart(vms, new Map([status("a", "running")]), "vol1/root")).toEqual([]);
+    expect(pendingRestart(vms, new Map([status("a", "stopped", "earlier failure")]), "vol1/root")).toEqual([]);
+  });
+
+  it("a running or paused VM whose host reports an error (QEMU refused a grow), and a CD-ROM user", () => {
+    expect(pendingRestart(vms, new Map([status("b", "paused", "VM web2, image vol1/data: growing disk disk0 …")]), "vol1/data")).toEqual(["web2"]);
+    expect(pendingRestart(vms, new Map([status("b", "running")]), "vol1/tools.iso")).toEqual(["web2"]);
   });
 });

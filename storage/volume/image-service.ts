@@ -11,7 +11,8 @@ import { ApiError, checkResult } from "../../core/api/server/errors.ts";
 import { defineService, type HandlerContext, type RegisteredService } from "../../core/api/server/service.ts";
 import { check, invalid, matches } from "../../core/api/server/validation.ts";
 import { listVms, listVmStatus } from "../../core/vm/vm-queries.ts";
-import { imageUsers } from "../../core/vm/vm-volumes.ts";
+import type { VmRecord, VmStatusRecord } from "../../core/vm/vm-model.ts";
+import { diskImageUsers, imageUsers } from "../../core/vm/vm-volumes.ts";
 import { imageFormats, imageKinds, imageNamePattern, imageSizeProblem, type ImageRecord } from "./model.ts";
 import { findVolume, nodeNamesOf, storagePermissions, storageSnapshot, volumeNameRule, type StorageSnapshot } from "./service-common.ts";
 
@@ -92,18 +93,32 @@ async function createImage(r: CreateImageRequest, ctx: HandlerContext) {
   return oneImage(ctx, r);
 }
 
+/**
+ * The running VMs that will not see a grown image before their next start. A running VM's host
+ * agent grows a disk online within seconds (core/host/vm-grow.ts); one whose agent reports an
+ * error (its QEMU refused an online grow) cannot, nor can a CD-ROM, which is not grown online.
+ */
+export function pendingRestart(vms: readonly VmRecord[], status: ReadonlyMap<string, VmStatusRecord>, image: string): string[] {
+  const running = vms.filter((v) => {
+    const s = status.get(v.id);
+    return s !== undefined && (s.state === "running" || s.state === "paused");
+  });
+  const asDisk = diskImageUsers(running).get(image);
+  if (asDisk !== undefined) {
+    const vm = running.find((v) => v.name === asDisk)!;
+    return status.get(vm.id)?.error ? [asDisk] : [];
+  }
+  const asCdrom = imageUsers(running).get(image);
+  return asCdrom === undefined ? [] : [asCdrom];
+}
+
 async function resizeImage(r: ResizeImageRequest, ctx: HandlerContext) {
   const i = findImage(storageSnapshot(ctx), r);
   const sizeBytes = Number(r.sizeBytes);
   if (sizeBytes < i.sizeBytes) throw invalid("size_bytes", `image "${r.name}" is ${i.sizeBytes} bytes and can only grow (got ${sizeBytes}); shrinking would cut off its data`);
   checkResult(await ctx.replica.execute({ type: "ext", name: "storage.image.resize", payload: { id: i.id, sizeBytes } }), `resizing image "${r.name}"`);
   ctx.auditDetail.sizeBytes = sizeBytes;
-  const vmsPendingRestart = ctx.replica.stateMachine.read((db) => {
-    const running = new Set([...listVmStatus(db).values()].filter((s) => s.state === "running" || s.state === "paused").map((s) => s.vmId));
-    const vms = listVms(db).filter((v) => running.has(v.id));
-    const user = imageUsers(vms).get(`${r.volume}/${r.name}`);
-    return user === undefined ? [] : [user];
-  }).value;
+  const vmsPendingRestart = ctx.replica.stateMachine.read((db) => pendingRestart(listVms(db), listVmStatus(db), `${r.volume}/${r.name}`)).value;
   return { ...oneImage(ctx, r), vmsPendingRestart };
 }
 

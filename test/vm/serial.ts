@@ -80,6 +80,11 @@ export class SerialReader {
     return this.lines.slice(-15).map((l) => l.text).join("\n");
   }
 
+  /** Types into the console (the guest's shell reads it as keyboard input). */
+  write(text: string): void {
+    this.socket.write(text);
+  }
+
   close(): void {
     this.socket.destroy();
   }

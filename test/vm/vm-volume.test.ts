@@ -151,7 +151,7 @@ describe("a VM disk on a replicated volume survives the loss of its node", () =>
     expect(serial.lines[at]!.text).toBe(`disk=vda disk_bytes=${diskBytes} boot_count=0 write=ok`);
     await serial.waitForLine(new RegExp(guestReadyMarker), bootTimeoutMs, at);
     const argv = (JSON.parse(fs.readFileSync(path.join(nodes[0]!.dataDir, "run", vm.id, "runtime.json"), "utf8")) as { argv: string[] }).argv;
-    expect(argv.find((a) => a.includes("node-name=drive-disk0"))).toContain(`file.driver=nbd,file.server.type=unix,file.server.path=${path.join(nodes[0]!.dataDir, "run", "nbd.sock")},file.export=vol/boot`);
+    expect(argv.find((a) => a.includes("node-name=drive-disk0"))).toContain(`file.driver=nbd,file.node-name=nbd0-disk0,file.server.type=unix,file.server.path=${path.join(nodes[0]!.dataDir, "run", "nbd.sock")},file.export=vol/boot`);
 
     await api.call(VmService, "shutdownVm", { name: "g1" });
     await serial.waitForLine(/TRIVET-GUEST-POWEROFF reason=acpi-power-button/, acpiTimeoutMs, at);

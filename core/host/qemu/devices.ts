@@ -10,6 +10,21 @@ type Entries = [string, string | number | undefined][];
 
 /** Node names are at most 31 characters; "drive-" leaves 24 for the id. */
 const deviceIdPattern = /^[a-z][a-z0-9-]{0,23}$/;
+/** "nbd<generation>-<id>" within 31 characters: generations 0-999 with a 24-character id. */
+export const protocolGenerationsMax = 1000;
+
+/** The format node of a disk (what its device attaches to). */
+export function formatNodeName(diskId: string): string {
+  return `drive-${diskId}`;
+}
+
+/**
+ * The NBD protocol node under a volume disk's format node. Generation 0 is the command line's;
+ * each online grow attaches a new connection as the next generation (disk-grow.ts).
+ */
+export function protocolNodeName(diskId: string, generation: number): string {
+  return `nbd${generation}-${diskId}`;
+}
 /** Ids the builder uses for its own devices. */
 const reservedIds = new Set(["cdrom", "cloudinit", "sata0", "scsi0", "vga", "serial0", "qmp"]);
 const diskSerialPattern = /^[A-Za-z0-9_.-]{1,20}$/;
@@ -81,11 +96,13 @@ function blockdev(disk: DiskSpec, field: string): string {
   } else {
     if (src.format !== "raw" && src.format !== "qcow2") throw new QemuConfigError(`${field}.source.format`, `"${String(src.format)}" is not raw or qcow2`);
     format = src.format;
-    protocol = nbdProtocol(`${field}.source`, src);
+    // Named, so an online grow can find and remove it once a larger connection replaces it.
+    const [driver, ...rest] = nbdProtocol(`${field}.source`, src);
+    protocol = [driver!, ["file.node-name", protocolNodeName(disk.id, 0)], ...rest];
   }
   return keyValues([
     ["driver", format],
-    ["node-name", `drive-${disk.id}`],
+    ["node-name", formatNodeName(disk.id)],
     ["read-only", disk.readonly ? "on" : "off"],
     ["cache.direct", sw.direct],
     ["cache.no-flush", sw.noFlush],

@@ -38,3 +38,24 @@ export function checkSocketPath(field: string, path: string): void {
     throw new QemuConfigError(field, `${bytes} bytes is longer than a unix socket path may be (${unixSocketPathBytesMax}); use a shorter run directory`);
   }
 }
+
+/** Reads back what keyValues wrote: "a=1,b=x,,y" → [["a","1"],["b","x,y"]]; a bare word has an undefined value. */
+export function parseKeyValues(text: string): [string, string | undefined][] {
+  const entries: [string, string | undefined][] = [];
+  let current = "";
+  const end = (): void => {
+    const eq = current.indexOf("=");
+    entries.push(eq < 0 ? [current, undefined] : [current.slice(0, eq), current.slice(eq + 1)]);
+    current = "";
+  };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch !== ",") current += ch;
+    else if (text[i + 1] === ",") {
+      current += ",";
+      i++;
+    } else end();
+  }
+  if (text !== "") end();
+  return entries;
+}

@@ -24,7 +24,7 @@ export interface RuntimeRecord {
 
 export class QemuRuntimeError extends Error {
   constructor(
-    readonly code: "start-failed" | "start-timeout" | "already-running" | "not-running" | "not-qemu" | "run-dir" | "stop-timeout" | "qmp",
+    readonly code: "start-failed" | "start-timeout" | "already-running" | "not-running" | "not-qemu" | "run-dir" | "stop-timeout" | "qmp" | "grow-unsupported" | "grow-refused",
     message: string,
     options?: { cause?: unknown },
   ) {

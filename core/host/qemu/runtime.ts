@@ -8,6 +8,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { buildQemuArgv } from "./cmdline.ts";
+import { growDiskOnline, type GrowResult, type GrowTarget } from "./disk-grow.ts";
 import { cmdlineIsQemuFor, parseProcUptimeMs, processAlive, readCmdline, readProcStat } from "./proc.ts";
 import * as qmp from "./qmp/commands.ts";
 import { QmpMonitor } from "./qmp/monitor.ts";
@@ -280,6 +281,13 @@ export class QemuRuntime {
 
   async reset(): Promise<void> {
     await qmp.systemReset(this.qmp("resetting"));
+  }
+
+  /** Grows disk `diskId` while the guest runs (disk-grow.ts), from the argv this QEMU was started with. */
+  async growDisk(diskId: string, target: GrowTarget): Promise<GrowResult> {
+    const result = await growDiskOnline(this.qmp(`growing disk ${diskId} of`), this.record.argv.slice(1), diskId, target);
+    if (result.outcome === "grown") this.log({ msg: "disk grown online", disk: diskId, sizeBytes: target.sizeBytes, leftovers: result.leftovers });
+    return result;
   }
 
   /** Waits for QEMU to exit; null when it is still running after timeoutMs. */

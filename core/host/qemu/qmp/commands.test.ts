@@ -92,7 +92,42 @@ describe("typed QMP commands", () => {
     expect(fake.received).toEqual([]);
   });
 
+  it("blockdev-add, blockdev-reopen and blockdev-del send QEMU's BlockdevOptions as given", async () => {
+    const nbd = { driver: "nbd", "node-name": "nbd1-root", server: { type: "unix", path: "/run/nbd.sock" }, export: "vol/root", "read-only": false };
+    const raw = { driver: "raw", "node-name": "drive-root", "read-only": false, cache: { direct: false, "no-flush": false }, discard: "unmap", file: "nbd1-root" };
+    await qmp.blockdevAdd(monitor, nbd);
+    await qmp.blockdevReopen(monitor, [raw]);
+    await qmp.blockdevDel(monitor, "nbd0-root");
+    expect(fake.received).toEqual([
+      { command: "blockdev-add", args: nbd },
+      { command: "blockdev-reopen", args: { options: [raw] } },
+      { command: "blockdev-del", args: { "node-name": "nbd0-root" } },
+    ]);
+  });
+
+  it("blockdev-reopen of no node is refused before asking QEMU; QEMU's refusal keeps its class", async () => {
+    await expect(qmp.blockdevReopen(monitor, [])).rejects.toMatchObject({ code: "command" });
+    answers["blockdev-del"] = { error: { class: "GenericError", desc: "Node nbd0-root is in use" } };
+    await expect(qmp.blockdevDel(monitor, "nbd0-root")).rejects.toMatchObject({ code: "command", details: { errorClass: "GenericError" } });
+    expect(fake.received.map((r) => r.command)).toEqual(["blockdev-del"]);
+  });
+
+  it("query-named-block-nodes asks for the flat graph and gives each node's driver and size", async () => {
+    // Shaped as QEMU 7.2 answered for a raw disk over NBD (fields trimmed).
+    answers["query-named-block-nodes"] = { return: [
+      { detect_zeroes: "off", image: { "virtual-size": 16777216, filename: "nbd+unix:///vol/img?socket=/r/nbd.sock", format: "nbd" }, ro: false, "node-name": "nbd1-disk0", backing_file_depth: 0, drv: "nbd", encrypted: false, cache: { "no-flush": false, direct: false, writeback: true }, file: "nbd+unix:///vol/img?socket=/r/nbd.sock" },
+      { detect_zeroes: "off", image: { "virtual-size": 8388608, filename: "nbd+unix:///vol/img?socket=/r/nbd.sock", format: "raw" }, ro: false, "node-name": "drive-disk0", backing_file_depth: 0, drv: "raw", encrypted: false, cache: { "no-flush": false, direct: true, writeback: true }, file: "nbd+unix:///vol/img?socket=/r/nbd.sock" },
+    ] };
+    await expect(qmp.queryNamedBlockNodes(monitor)).resolves.toEqual([
+      { nodeName: "nbd1-disk0", driver: "nbd", readonly: false, virtualSizeBytes: 16777216 },
+      { nodeName: "drive-disk0", driver: "raw", readonly: false, virtualSizeBytes: 8388608 },
+    ]);
+    expect(fake.received).toEqual([{ command: "query-named-block-nodes", args: { flat: true } }]);
+  });
+
   it.each([
+    ["query-named-block-nodes", () => qmp.queryNamedBlockNodes(monitor), [{ "node-name": "drive-a", drv: "raw", ro: false }]],
+    ["blockdev-add", () => qmp.blockdevAdd(monitor, { driver: "nbd", "node-name": "n" }), { unexpected: 1 }],
     ["query-status", () => qmp.queryStatus(monitor), { status: "running" }],
     ["query-cpus-fast", () => qmp.queryCpusFast(monitor), { "cpu-index": 0 }],
     ["query-block", () => qmp.queryBlock(monitor), [{ removable: false, inserted: { ro: false } }]],
@@ -115,13 +150,15 @@ describe("per-command timeouts", () => {
     await Promise.all([
       qmp.queryStatus(recorder), qmp.cont(recorder), qmp.stop(recorder), qmp.systemPowerdown(recorder), qmp.systemReset(recorder),
       qmp.quit(recorder), qmp.queryCpusFast(recorder), qmp.queryBlock(recorder), qmp.queryMemorySizeSummary(recorder),
-      qmp.blockResize(recorder, "drive-a", 512), qmp.deviceDel(recorder, "a"),
+      qmp.blockResize(recorder, "drive-a", 512), qmp.deviceDel(recorder, "a"), qmp.queryNamedBlockNodes(recorder),
+      qmp.blockdevAdd(recorder, { driver: "nbd", "node-name": "n" }), qmp.blockdevReopen(recorder, [{ driver: "raw", "node-name": "d" }]), qmp.blockdevDel(recorder, "n"),
     ]);
     expect(seen).toEqual({
       "query-status": qmp.queryTimeoutMs, cont: qmp.runStateTimeoutMs, stop: qmp.runStateTimeoutMs,
       system_powerdown: qmp.powerdownTimeoutMs, system_reset: qmp.resetTimeoutMs, quit: qmp.quitTimeoutMs,
       "query-cpus-fast": qmp.queryTimeoutMs, "query-block": qmp.queryTimeoutMs, "query-memory-size-summary": qmp.queryTimeoutMs,
-      block_resize: qmp.blockResizeTimeoutMs, device_del: qmp.deviceDelTimeoutMs,
+      block_resize: qmp.blockResizeTimeoutMs, device_del: qmp.deviceDelTimeoutMs, "query-named-block-nodes": qmp.queryTimeoutMs,
+      "blockdev-add": qmp.blockdevAddTimeoutMs, "blockdev-reopen": qmp.blockdevReopenTimeoutMs, "blockdev-del": qmp.blockdevDelTimeoutMs,
     });
   });
 });

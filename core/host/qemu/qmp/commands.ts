@@ -13,6 +13,12 @@ export const quitTimeoutMs = 5000;
 /** Growing a qcow2 or an NBD-backed disk touches metadata on the storage side. */
 export const blockResizeTimeoutMs = 30_000;
 export const deviceDelTimeoutMs = 5000;
+/** blockdev-add of an NBD node connects and negotiates with the node's NBD server. */
+export const blockdevAddTimeoutMs = 10_000;
+/** blockdev-reopen drains the node's in-flight I/O before it swaps children. */
+export const blockdevReopenTimeoutMs = 15_000;
+/** blockdev-del of an NBD node closes its connection (a last flush may go out). */
+export const blockdevDelTimeoutMs = 10_000;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -142,4 +148,48 @@ export function blockResize(m: QmpExecutor, nodeName: string, sizeBytes: number)
  */
 export function deviceDel(m: QmpExecutor, id: string): Promise<void> {
   return runVoid(m, "device_del", { id }, deviceDelTimeoutMs);
+}
+
+/** QEMU's BlockdevOptions as JSON (qapi/block-core.json): typed values, nested objects, children by node name. */
+export type BlockdevOptions = { driver: string; "node-name": string } & Record<string, unknown>;
+
+/** Adds a node to the block graph (owned by the monitor until blockdev-del). */
+export function blockdevAdd(m: QmpExecutor, options: BlockdevOptions): Promise<void> {
+  return runVoid(m, "blockdev-add", options, blockdevAddTimeoutMs);
+}
+
+/**
+ * Reopens nodes with new options (QEMU 6.1+, stable). Every option left out returns to its
+ * default, so each entry must carry all the options the node was opened with.
+ */
+export function blockdevReopen(m: QmpExecutor, options: BlockdevOptions[]): Promise<void> {
+  if (options.length === 0) return Promise.reject(new QmpError("command", "blockdev-reopen: no node to reopen", { command: "blockdev-reopen" }));
+  return runVoid(m, "blockdev-reopen", { options }, blockdevReopenTimeoutMs);
+}
+
+/** Removes a node added by blockdev-add; QEMU refuses one still in use. */
+export function blockdevDel(m: QmpExecutor, nodeName: string): Promise<void> {
+  return runVoid(m, "blockdev-del", { "node-name": nodeName }, blockdevDelTimeoutMs);
+}
+
+export interface BlockNodeInfo {
+  nodeName: string;
+  /** The block driver: "raw", "qcow2", "nbd", "file", … */
+  driver: string;
+  readonly: boolean;
+  /** The size the node presents to its parents (a format node: the guest-visible size). */
+  virtualSizeBytes: number;
+}
+
+/** Every named node of the block graph, protocol nodes included (flat). */
+export async function queryNamedBlockNodes(m: QmpExecutor): Promise<BlockNodeInfo[]> {
+  const v = await m.execute("query-named-block-nodes", { flat: true }, queryTimeoutMs);
+  if (!Array.isArray(v)) throw malformed("query-named-block-nodes", "not a list");
+  return v.map((n: unknown) => {
+    const image = isObject(n) ? n.image : undefined;
+    if (!isObject(n) || typeof n["node-name"] !== "string" || typeof n.drv !== "string" || typeof n.ro !== "boolean" || !isObject(image) || typeof image["virtual-size"] !== "number") {
+      throw malformed("query-named-block-nodes", JSON.stringify(n));
+    }
+    return { nodeName: n["node-name"], driver: n.drv, readonly: n.ro, virtualSizeBytes: image["virtual-size"] };
+  });
 }
