@@ -60,7 +60,7 @@ export function outputMode(v: string): "table" | "json" {
 }
 
 /** Resolves the server, token and CA from flags, environment and config file, and connects. */
-export function connect(f: ClientFlagValues, opts: { needToken?: boolean } = {}): ApiClient {
+export function connect(f: ClientFlagValues, opts: { needToken?: boolean; callTimeoutMs?: number } = {}): ApiClient {
   const file = readClientConfig(configPath(f.config));
   const server = f.server ?? process.env.TRIVET_SERVER ?? file.server;
   if (!server) throw new UsageError("no server: pass --server HOST:PORT, set TRIVET_SERVER, or run 'trivet login' first");
@@ -69,7 +69,7 @@ export function connect(f: ClientFlagValues, opts: { needToken?: boolean } = {})
   const caFile = f["ca-file"] ?? process.env.TRIVET_CA_FILE;
   const caPem = caFile ? fs.readFileSync(caFile, "utf8") : file.caPem;
   if (!caPem) throw new UsageError("no cluster CA to verify the server with: pass --ca-file (e.g. <data-dir>/tls/ca.crt), or log in with --ca-file or --ca-fingerprint");
-  return new ApiClient(server, grpc.credentials.createSsl(Buffer.from(caPem)), { token, linearizable: f.linearizable });
+  return new ApiClient(server, grpc.credentials.createSsl(Buffer.from(caPem)), { token, linearizable: f.linearizable, callTimeoutMs: opts.callTimeoutMs });
 }
 
 /** Prints rows as an aligned table, or the raw value as JSON. */

@@ -41,6 +41,11 @@ export interface VolumeRecord {
   id: string;
   name: string;
   replicaCount: number;
+  /**
+   * Replica 2 + arbiter: Raft (with at least `arbiterVotersMin` voters) arbitrates which of the two
+   * data copies are in sync, so writes need only one in-sync copy (see writeQuorum).
+   */
+  arbiter: boolean;
   createdAtMs: number;
   /** One per replica, by node id. */
   bricks: BrickRecord[];
@@ -77,9 +82,30 @@ export interface ImageRecord {
   replicas: ReplicaRecord[];
 }
 
-/** Writes need this many in-sync replicas: a majority of the volume's replica set. */
-export function writeQuorum(replicaCount: number): number {
-  return Math.floor(replicaCount / 2) + 1;
+/**
+ * Writes need this many in-sync replicas: a majority of the volume's replica set; with an arbiter,
+ * one. A majority of the copies is what keeps two writers from each believing their copy is the
+ * good one; an arbiter volume gets that from Raft instead: a copy leaves the in-sync set only by a
+ * committed command of the current writer epoch (a partitioned writer cannot commit one), and
+ * only in-sync copies are read. So one copy may carry on alone while the other is out of sync.
+ */
+export function writeQuorum(replicaCount: number, arbiter = false): number {
+  return arbiter ? 1 : Math.floor(replicaCount / 2) + 1;
+}
+
+/** An arbiter volume has exactly this many data copies. */
+export const arbiterReplicaCount = 2;
+/**
+ * Raft voters an arbiter volume needs: with one of the two data nodes gone, the others must still
+ * commit the out-of-sync mark, so the arbitration cannot rest on the two data nodes alone.
+ */
+export const arbiterVotersMin = 3;
+
+/** Why a volume cannot have an arbiter, or undefined when it can. */
+export function arbiterProblem(replicaCount: number, voters: number): string | undefined {
+  if (replicaCount !== arbiterReplicaCount) return `an arbiter goes with replica ${arbiterReplicaCount} only (got replica ${replicaCount}); use 2 replicas with an arbiter, or no arbiter`;
+  if (voters < arbiterVotersMin) return `an arbiter needs a cluster of at least ${arbiterVotersMin} Raft voters to arbitrate which copy is in sync (the cluster has ${voters}); join more nodes first`;
+  return undefined;
 }
 
 /** A field that is wrong, by its name in the command payload. */

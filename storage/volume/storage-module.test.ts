@@ -7,7 +7,7 @@
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import type { CommandResult } from "../../core/state/apply.ts";
-import { migrate } from "../../core/state/migrations.ts";
+import { allMigrations, migrate } from "../../core/state/migrations.ts";
 import type { ApplyContext } from "../../core/state/modules.ts";
 import { getImage, getImageByName, getVolumeByName, listImages, listImagesOnNode, listVolumes, storageModule } from "./storage-module.ts";
 
@@ -45,7 +45,7 @@ describe("storage module: volumes", () => {
   it("checks payloads before proposal, naming the field", () => {
     const v = storageModule.commands["storage.volume.create"]!.validate;
     const base = { id: vol, name: "vol1", replicaCount: 3, bricks: bricks3 };
-    expect(v(base)).toEqual(base);
+    expect(v(base)).toEqual({ ...base, arbiter: false });
     expect(() => v({ ...base, name: "Vol_1" })).toThrow(/field "name"/);
     expect(() => v({ ...base, id: "x" })).toThrow(/field "id"/);
     expect(() => v({ ...base, replicaCount: 4 })).toThrow(/field "replicaCount" must be an integer from 1 to 3/);
@@ -210,5 +210,53 @@ describe("storage module: writer epoch and replica set", () => {
     const dump = (db: Database.Database) => ["storage_volumes", "storage_bricks", "storage_images", "storage_replicas"].map((t) => db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all());
     expect(dump(b.db)).toEqual(dump(a.db));
     expect(dump(a.db)[3]).toHaveLength(3);
+  });
+});
+
+describe("storage module: replica 2 + arbiter", () => {
+  const pair = [{ nodeId: 1, path: "" }, { nodeId: 2, path: "" }];
+
+  function withArbiterImage() {
+    const s = open();
+    expect(s.run("storage.volume.create", { id: vol, name: "arb", replicaCount: 2, arbiter: true, bricks: pair })).toEqual({ ok: true, id: vol });
+    expect(s.run("storage.image.create", { id: img, volumeId: vol, name: "disk1", kind: "disk", format: "raw", sizeBytes: GiB, state: "ready" })).toEqual({ ok: true, id: img });
+    return s;
+  }
+
+  it("takes an arbiter only with two replicas, naming the field", () => {
+    const v = storageModule.commands["storage.volume.create"]!.validate;
+    expect(() => v({ id: vol, name: "arb", replicaCount: 3, arbiter: true, bricks: bricks3 })).toThrow(/field "arbiter" goes with replicaCount 2 only \(got 3\)/);
+    expect(() => v({ id: vol, name: "arb", replicaCount: 1, arbiter: true, bricks: [pair[0]] })).toThrow(/field "arbiter" goes with replicaCount 2 only \(got 1\)/);
+    expect(() => v({ id: vol, name: "arb", replicaCount: 2, arbiter: "yes", bricks: pair })).toThrow(/field "arbiter" must be true or false/);
+    const ok = withArbiterImage();
+    expect(getVolumeByName(ok.db, "arb")).toMatchObject({ replicaCount: 2, arbiter: true });
+    expect(ok.run("storage.volume.create", { id: uuid(101), name: "plain", replicaCount: 2, bricks: pair })).toEqual({ ok: true, id: uuid(101) });
+    expect(getVolumeByName(ok.db, "plain")!.arbiter).toBe(false);
+  });
+
+  it("keeps writing on one copy: the other leaves the in-sync set through the current epoch, the last one never", () => {
+    const { db, run } = withArbiterImage();
+    expect(run("storage.image.acquireWriter", { id: img, nodeId: 1 })).toMatchObject({ ok: true, epoch: 1 });
+    expect(run("storage.image.replicaOutOfSync", { id: img, epoch: 1, nodeId: 2, fullHeal: false, reason: "timeout" })).toEqual({ ok: true, generation: 2 });
+    expect(getImage(db, img)!.replicas.map((r) => [r.nodeId, r.inSync])).toEqual([[1, true], [2, false]]);
+    expect(run("storage.image.replicaOutOfSync", { id: img, epoch: 1, nodeId: 1, fullHeal: false })).toMatchObject({ ok: false, code: "quorum", field: "nodeId" });
+    // Node 2 takes over (node 1 is gone): its own copy is stale, and it cannot drop node 1's, the
+    // only one holding every acknowledged write; node 1, superseded, can no longer change the set.
+    expect(run("storage.image.acquireWriter", { id: img, nodeId: 2 })).toMatchObject({ ok: true, epoch: 2, previousClean: false });
+    expect(run("storage.image.replicaOutOfSync", { id: img, epoch: 2, nodeId: 1, fullHeal: true })).toMatchObject({ ok: false, code: "quorum" });
+    expect(run("storage.image.replicaInSync", { id: img, epoch: 1, nodeId: 2 })).toMatchObject({ ok: false, code: "stale_epoch" });
+    expect(getImage(db, img)!.replicas.map((r) => [r.nodeId, r.inSync])).toEqual([[1, true], [2, false]]);
+    expect(run("storage.image.replicaInSync", { id: img, epoch: 2, nodeId: 2 })).toEqual({ ok: true, generation: 3 });
+    expect(run("storage.image.replicaOutOfSync", { id: img, epoch: 2, nodeId: 1, fullHeal: false })).toEqual({ ok: true, generation: 4 });
+  });
+
+  it("gives volumes of a database migrated from before the arbiter no arbiter", () => {
+    const db = new Database(":memory:");
+    const before = allMigrations().filter((m) => m.version <= 7);
+    migrate(db, before);
+    db.prepare("INSERT INTO nodes (id, name, address, role, added_index) VALUES (1, 'n1', 'a', 'voter', 0)").run();
+    db.prepare("INSERT INTO storage_volumes (id, name, replica_count, created_at_ms) VALUES (?, 'old', 1, 5)").run(vol);
+    expect(migrate(db)).toEqual({ from: 7, to: allMigrations().length });
+    expect(getVolumeByName(db, "old")).toMatchObject({ replicaCount: 1, arbiter: false, createdAtMs: 5 });
   });
 });

@@ -1,12 +1,13 @@
-// State module "storage" (migration 7): volumes and their bricks, images and their replicas, and
-// the commands that move an image's writer epoch and replica set (storage-writer.ts). Those are
-// the safety core of replication: a replica leaves the in-sync set only through a committed
-// command of the current writer epoch, and never below the write quorum, so an acknowledged
-// write is always on every replica the state calls in sync. Apply reads only the payload and
-// the database (ids and times come from the proposer), so every node computes the same result.
+// State module "storage" (migrations 7 and 8): volumes and their bricks, images and their
+// replicas, and the commands that move an image's writer epoch and replica set
+// (storage-writer.ts). Those are the safety core of replication: a replica leaves the in-sync set
+// only through a committed command of the current writer epoch, and never below the write quorum
+// (a majority, or one copy with an arbiter: model.ts), so an acknowledged write is always on
+// every replica the state calls in sync. Apply reads only the payload and the database (ids and
+// times come from the proposer), so every node computes the same result.
 import type { CommandSpec, StateModule } from "../../core/state/modules.ts";
 import {
-  checkBrickPath, checkImageName, checkImageSize, checkKindFormat, checkNodeId, checkNonNegative, checkOneOf, checkReplicaCount, checkUuid,
+  arbiterReplicaCount, checkBrickPath, checkImageName, checkImageSize, checkKindFormat, checkNodeId, checkNonNegative, checkOneOf, checkReplicaCount, checkUuid,
   checkVolumeName, imageFormats, imageKinds, imageStates, StorageFieldError,
   type ImageFormat, type ImageKind, type ImageState,
 } from "./model.ts";
@@ -18,7 +19,7 @@ import { imageUsers } from "../../core/vm/vm-volumes.ts";
 
 export { getImage, getImageByName, getVolume, getVolumeByName, listImages, listImagesOnNode, listVolumes } from "./storage-queries.ts";
 
-export interface VolumeCreatePayload { id: string; name: string; replicaCount: number; bricks: Array<{ nodeId: number; path: string }> }
+export interface VolumeCreatePayload { id: string; name: string; replicaCount: number; arbiter: boolean; bricks: Array<{ nodeId: number; path: string }> }
 
 const volumeCreate: CommandSpec<VolumeCreatePayload> = {
   validate(payload) {
@@ -32,7 +33,10 @@ const volumeCreate: CommandSpec<VolumeCreatePayload> = {
         return { nodeId: checkNodeId(`bricks[${i}].nodeId`, o.nodeId), path: checkBrickPath(`bricks[${i}].path`, o.path ?? "") };
       });
       if (new Set(bricks.map((b) => b.nodeId)).size !== bricks.length) throw new StorageFieldError("bricks", "must be on distinct nodes (one brick per node)");
-      return { id: checkUuid("id", p.id), name: checkVolumeName("name", p.name), replicaCount, bricks };
+      const arbiter = p.arbiter ?? false;
+      if (typeof arbiter !== "boolean") throw new StorageFieldError("arbiter", "must be true or false");
+      if (arbiter && replicaCount !== arbiterReplicaCount) throw new StorageFieldError("arbiter", `goes with replicaCount ${arbiterReplicaCount} only (got ${replicaCount})`);
+      return { id: checkUuid("id", p.id), name: checkVolumeName("name", p.name), replicaCount, arbiter, bricks };
     });
   },
   apply(ctx, p) {
@@ -41,7 +45,7 @@ const volumeCreate: CommandSpec<VolumeCreatePayload> = {
     for (const b of p.bricks) {
       if (!ctx.prepare("SELECT 1 FROM nodes WHERE id = ?").get(b.nodeId)) return failure("not_found", "bricks", `node ${b.nodeId} is not a member of the cluster`);
     }
-    ctx.prepare("INSERT INTO storage_volumes (id, name, replica_count, created_at_ms) VALUES (?, ?, ?, ?)").run(p.id, p.name, p.replicaCount, ctx.atMs);
+    ctx.prepare("INSERT INTO storage_volumes (id, name, replica_count, arbiter, created_at_ms) VALUES (?, ?, ?, ?, ?)").run(p.id, p.name, p.replicaCount, p.arbiter ? 1 : 0, ctx.atMs);
     const brick = ctx.prepare("INSERT INTO storage_bricks (volume_id, node_id, path, capacity_bytes, used_bytes, reported_at_ms) VALUES (?, ?, ?, 0, 0, 0)");
     for (const b of p.bricks) brick.run(p.id, b.nodeId, b.path);
     return { ok: true, id: p.id };
@@ -162,6 +166,11 @@ CREATE TABLE storage_images (id TEXT PRIMARY KEY, volume_id TEXT NOT NULL, name 
 CREATE TABLE storage_replicas (image_id TEXT NOT NULL, node_id INTEGER NOT NULL, in_sync INTEGER NOT NULL, full_heal INTEGER NOT NULL,
   heal_done_bytes INTEGER NOT NULL, heal_total_bytes INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT '', PRIMARY KEY (image_id, node_id)) WITHOUT ROWID;
 CREATE INDEX storage_replicas_node ON storage_replicas (node_id);`,
+    },
+    {
+      version: 8,
+      name: "storage volume arbiter",
+      sql: "ALTER TABLE storage_volumes ADD COLUMN arbiter INTEGER NOT NULL DEFAULT 0;",
     },
   ],
   commands: {

@@ -4,7 +4,7 @@ import type Database from "better-sqlite3";
 import { prepared } from "../../core/state/modules.ts";
 import type { BrickRecord, ImageFormat, ImageKind, ImageRecord, ImageState, ReplicaRecord, VolumeRecord } from "./model.ts";
 
-interface VolumeRow { id: string; name: string; replica_count: number; created_at_ms: number }
+interface VolumeRow { id: string; name: string; replica_count: number; arbiter: number; created_at_ms: number }
 interface BrickRow { volume_id: string; node_id: number; path: string; capacity_bytes: number; used_bytes: number; reported_at_ms: number }
 interface ImageRow {
   id: string; volume_id: string; name: string; kind: ImageKind; format: ImageFormat; size_bytes: number; state: ImageState;
@@ -23,7 +23,7 @@ function replicaOfRow(r: ReplicaRow): ReplicaRecord {
 function volumesOf(db: Database.Database, rows: VolumeRow[]): VolumeRecord[] {
   const bricks = prepared(db, "SELECT * FROM storage_bricks WHERE volume_id = ? ORDER BY node_id");
   return rows.map((r) => ({
-    id: r.id, name: r.name, replicaCount: r.replica_count, createdAtMs: r.created_at_ms,
+    id: r.id, name: r.name, replicaCount: r.replica_count, arbiter: r.arbiter === 1, createdAtMs: r.created_at_ms,
     bricks: (bricks.all(r.id) as BrickRow[]).map(brickOfRow),
   }));
 }

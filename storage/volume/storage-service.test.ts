@@ -1,8 +1,9 @@
 // The volume and image services on a real single-node Replica (Raft + SQLite state), called the
 // way the dispatcher calls them (validate, then the handler): default and explicit bricks, the
 // replica count bounded by the nodes, images created, grown, listed and deleted, bad input
-// refused naming the field and changing nothing, and VerifyImage with and without the injected
-// replication dependency. Access rules per role are checked against rbac.ts.
+// refused naming the field and changing nothing, VerifyImage and VerifyVolume with and without the
+// injected replication dependency, and the replica 2 + arbiter layout refused without 2 replicas
+// or 3 voters. Access rules per role are checked against rbac.ts.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -180,5 +181,36 @@ describe("ImageService", () => {
       expect([may("auditor", m), may("operator", m), may("administrator", m)], m).toEqual([false, false, true]);
     }
     expect([may("auditor", "VerifyImage"), may("operator", "VerifyImage")]).toEqual([false, true]);
+    expect([may("auditor", "VerifyVolume"), may("operator", "VerifyVolume")]).toEqual([false, true]);
+  });
+});
+
+describe("VolumeService: verify and arbiter", () => {
+  it("verifies every image of a volume through the injected dependency, skipping uploads", async () => {
+    await refused(call("VerifyVolume", { name: "vol1" }, withoutVerify), "unavailable");
+    await refused(call("VerifyVolume", { name: "nope" }), "not_found", "name");
+    await call("CreateImage", { volume: "vol1", name: "up.iso", sizeBytes: 512n, kind: "iso", upload: true });
+    verified.length = 0;
+    verifyAnswer = { chunkBytes: 1 << 20, replicas: [{ nodeId: 1, ok: true, error: "" }, { nodeId: 2, ok: true, error: "" }, { nodeId: 4, ok: true, error: "" }], mismatches: [{ offset: 1n << 20n, nodes: [4] }] };
+    const r = await call("VerifyVolume", { name: "vol1" });
+    expect(verified).toEqual([(await call("GetImage", { volume: "vol1", name: "disk1" })).image.id]);
+    expect(r).toMatchObject({ volume: "vol1", chunkBytes: 1048576n, consistent: false });
+    expect(r.images.map((i: { name: string; result: string }) => [i.name, i.result])).toEqual([["disk1", "differs"], ["up.iso", "skipped"]]);
+    expect(r.images[0]).toMatchObject({ chunksCompared: 20n * 1024n, mismatches: [{ offset: 1n << 20n, nodeIds: [4n], nodeNames: ["n4"], noMajority: false }] });
+    expect(r.images[0].replicas.map((x: { nodeName: string }) => x.nodeName)).toEqual(["n1", "n2", "n4"]);
+    verifyAnswer = { ...verifyAnswer, mismatches: [] };
+    expect(await call("VerifyVolume", { name: "vol1" })).toMatchObject({ consistent: true });
+    await call("DeleteImage", { volume: "vol1", name: "up.iso" });
+  });
+
+  it("refuses an arbiter without two replicas or three Raft voters, naming the field", async () => {
+    const before = (await call("ListVolumes", {})).volumes.length;
+    await refused(call("CreateVolume", { name: "arb", replicaCount: 3, arbiter: true }), "invalid_argument", "arbiter");
+    // Only n1 is a voter here (joined nodes start as learners).
+    const few = await refused(call("CreateVolume", { name: "arb", arbiter: true }), "failed_precondition", "arbiter");
+    expect(few.message).toMatch(/at least 3 Raft voters .*\(the cluster has 1\)/);
+    expect((await call("ListVolumes", {})).volumes.length).toBe(before);
+    // The single-voter Raft of this test cannot grow; the three-daemon test creates one.
+    expect((await call("GetVolume", { name: "vol1" })).volume.arbiter).toBe(false);
   });
 });

@@ -79,7 +79,7 @@ const replicaOutOfSync: CommandSpec<EpochPayload & { fullHeal: boolean; reason: 
     if (replica.inSync) {
       const volume = getVolume(ctx.db, image.volumeId)!;
       const left = image.replicas.filter((r) => r.inSync).length - 1;
-      const quorum = writeQuorum(volume.replicaCount);
+      const quorum = writeQuorum(volume.replicaCount, volume.arbiter);
       if (left < quorum) {
         return failure("quorum", "nodeId", `marking node ${p.nodeId}'s replica of image "${image.name}" out of sync would leave ${left} in-sync replica(s), fewer than the write quorum of ${quorum}`);
       }

@@ -2,7 +2,13 @@
 // gets one brick on each node (default paths), every node reads the same records; an image is
 // created, grown, listed, shown and deleted from the CLI; bad input (bad name, shrink, unknown
 // volume, size not a multiple of 512) is refused naming the field and changes nothing; an
-// Auditor and an Operator can read but cannot create.
+// Auditor and an Operator can read but cannot create. `volume verify` finds a clean volume clean,
+// then names the image, chunk and node of a replica corrupted on disk, and exits 1. A replica 2 +
+// arbiter volume is created and shown; an arbiter with 3 replicas is refused naming the field;
+// with one of its data nodes killed, writes go on on the other copy (a plain replica 2 volume
+// refuses them), the dead copy marked out of sync, and verify skips the image.
+import fs from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiClient } from "../../core/api/client.ts";
 import { AuthService, CredentialKind } from "../../core/api/gen/trivet/v1/auth_pb.ts";
@@ -14,7 +20,10 @@ import { expectApiError } from "../api/expect-api-error.ts";
 
 /** A mutation made through one node is read from another's local replica within this. */
 const replicationWaitMs = 10_000;
+/** The coordinator lets go of an uploaded image once idle (about 2 s). */
+const writerReleaseWaitMs = 15_000;
 const GiB = 1024n ** 3n;
+const MiB = 1024 * 1024;
 
 describe("volumes and images on a three-daemon cluster", () => {
   const c = new DaemonCluster();
@@ -81,6 +90,68 @@ describe("volumes and images on a three-daemon cluster", () => {
     expect((await api.call(ImageService, "listImages", { volume: "vol1" })).images).toEqual([]);
   });
 
+  it("verifies a volume: clean, then names the image, chunk and node of a replica corrupted on disk", async () => {
+    const ref = { volume: "vol1", name: "vdisk" };
+    await api.call(ImageService, "createImage", { ...ref, sizeBytes: BigInt(4 * MiB), kind: "template", upload: true });
+    const content = Buffer.alloc(4 * MiB);
+    for (let k = 0; k < content.length; k += 4) content.writeUInt32LE((k * 2654435761) >>> 0, k);
+    // Each node's storage agent makes its file shortly after the create commits.
+    const write = (at: number) => api.call(ImageService, "writeImageContent", { ...ref, offset: BigInt(at), data: content.subarray(at, at + 2 * MiB) });
+    await DaemonCluster.retry(() => write(0), replicationWaitMs);
+    await write(2 * MiB);
+    const image = (await api.call(ImageService, "finishImageUpload", ref)).image!;
+    await DaemonCluster.retry(async () => {
+      const now = (await api.call(ImageService, "getImage", ref)).image!;
+      if (now.writerNodeName !== "") throw new Error(`node ${now.writerNodeName} still holds ${ref.name}`);
+    }, writerReleaseWaitMs);
+
+    const clean = cli(["volume", "verify", "vol1", ...conn]);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.stdout).toMatch(/^IMAGE\s+RESULT\s+COMPARED\s+CHUNKS\s+DIFFERING\s+REASON\nvdisk\s+consistent\s+n1,n2,n3\s+4\s+0\s+-\n/);
+    expect(clean.stdout).toMatch(/volume vol1: 1 image\(s\) consistent, 0 skipped\n$/);
+
+    // Flip bytes inside the fourth 1 MiB chunk of n3's copy, behind the storage layer's back.
+    const file = path.join(nodes[2]!.dataDir, "bricks", "vol1", "images", `${image.id}.raw`);
+    const at = 3 * MiB + 4096;
+    const fd = fs.openSync(file, "r+");
+    try {
+      const onDisk = Buffer.alloc(16);
+      expect(fs.readSync(fd, onDisk, 0, 16, at)).toBe(16);
+      expect(onDisk.equals(content.subarray(at, at + 16))).toBe(true);
+      fs.writeSync(fd, onDisk.map((b) => b ^ 0xff), 0, 16, at);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const json = cli(["volume", "verify", "vol1", "--output", "json", ...conn]);
+    expect(json.code, json.stderr).toBe(1);
+    expect(json.stderr).toMatch(/volume vol1: 1 image\(s\) differ, 0 could not be verified/);
+    const r = JSON.parse(json.stdout) as { consistent: boolean; chunkBytes: number; images: Array<{ name: string; result: string; chunksCompared: number; mismatches: Array<{ offset: number; nodeNames: string[]; noMajority: boolean }> }> };
+    expect(r).toMatchObject({ consistent: false, chunkBytes: MiB });
+    expect(r.images.map((i) => [i.name, i.result, i.chunksCompared])).toEqual([["vdisk", "differs", 4]]);
+    expect(r.images[0]!.mismatches.map((m) => [m.offset, m.nodeNames, m.noMajority])).toEqual([[3 * MiB, ["n3"], false]]);
+    const table = cli(["volume", "verify", "vol1", ...conn]);
+    expect(table.code).toBe(1);
+    expect(table.stdout).toMatch(/^vdisk\s+differs\s+n1,n2,n3\s+4\s+1\s+1 chunk\(s\) differ$/m);
+    expect(table.stdout).toMatch(/^image vdisk: chunk at offset 3145728 \(1 MiB\) differs on node\(s\) n3$/m);
+    await api.call(ImageService, "deleteImage", ref);
+  });
+
+  it("creates a replica 2 + arbiter volume, and refuses an arbiter with three replicas naming the field", async () => {
+    const bad = cli(["volume", "create", "arb", "--replicas", "3", "--arbiter", ...conn]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/field "arbiter": an arbiter goes with replica_count 2 only \(got 3\)/);
+    const created = cli(["volume", "create", "arb", "--replicas", "2", "--arbiter", ...conn]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toBe("volume arb created: 2 replicas + arbiter on n1, n2\n");
+    const shown = cli(["volume", "show", "arb", ...conn]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/^arb\s+2\+arbiter\s+0\s+n1,n2\s/m);
+    expect((await api.call(VolumeService, "getVolume", { name: "arb" })).volume).toMatchObject({ replicaCount: 2, arbiter: true });
+    const deleted = cli(["volume", "delete", "arb", ...conn]);
+    expect(deleted.code, deleted.stderr).toBe(0);
+  });
+
   it("refuses bad input naming the field and changes nothing", async () => {
     await api.call(ImageService, "createImage", { volume: "vol1", name: "keep", sizeBytes: 2n * GiB });
     const snapshot = async () => JSON.stringify((await api.call(ImageService, "listImages", {})).images, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v));
@@ -137,5 +208,35 @@ describe("volumes and images on a three-daemon cluster", () => {
     const r = cli(["volume", "delete", "vol1", ...conn]);
     expect(r.code, r.stderr).toBe(0);
     expect((await api.call(VolumeService, "listVolumes", {})).volumes).toEqual([]);
+  });
+
+  it("keeps writing on one copy of a replica 2 + arbiter volume while the other data node is down", async () => {
+    const n1 = c.client(nodes[0]!, { linearizable: true });
+    try {
+      for (const name of ["arb", "pair"]) await n1.call(VolumeService, "createVolume", { name, replicaCount: 2, arbiter: name === "arb", brickPaths: [{ nodeName: "n1", path: "" }, { nodeName: "n2", path: "" }] });
+      const data = Buffer.alloc(MiB, 0x5a);
+      const write = (volume: string, at: number) => n1.call(ImageService, "writeImageContent", { volume, name: "img", offset: BigInt(at), data });
+      for (const volume of ["arb", "pair"]) {
+        await n1.call(ImageService, "createImage", { volume, name: "img", sizeBytes: BigInt(2 * MiB), kind: "template", upload: true });
+        await DaemonCluster.retry(() => write(volume, 0), replicationWaitMs);
+      }
+      await c.kill(nodes[1]!);
+      await write("arb", MiB);
+      const finished = (await n1.call(ImageService, "finishImageUpload", { volume: "arb", name: "img" })).image!;
+      expect(finished.state).toBe("ready");
+      expect(finished.replicas.map((r) => [r.nodeName, r.inSync])).toEqual([["n1", true], ["n2", false]]);
+      // Without the arbiter the last in-sync copy but one may not be dropped: the write fails.
+      const refused = await write("pair", MiB).then(() => undefined, (e: unknown) => e);
+      expect(refused).toBeInstanceOf(ApiError);
+      expect((refused as ApiError).message).toMatch(/fewer than the write quorum of 2/);
+      expect((await n1.call(ImageService, "getImage", { volume: "pair", name: "img" })).image!.replicas.every((r) => r.inSync)).toBe(true);
+      const verified = cli(["volume", "verify", "arb", "--output", "json", ...conn]);
+      expect(verified.code, verified.stderr).toBe(0);
+      expect((JSON.parse(verified.stdout) as { images: Array<{ result: string; reason: string }> }).images).toEqual([
+        expect.objectContaining({ result: "skipped", reason: "only node 1's replica is in sync: nothing to compare it with" }),
+      ]);
+    } finally {
+      n1.close();
+    }
   });
 });

@@ -3,7 +3,8 @@
 // path refused on its field), sees its bricks report, creates a disk image, grows it (after a
 // shrink refused on the size field), uploads a small ISO made by genisoimage and sees the
 // progress bar reach 100 % and the image turn "ready", verifies it (consistent), cancels an
-// upload half-way and sees the half-written image gone, sees a volume created from another
+// upload half-way and sees the half-written image gone, verifies the whole volume from its page
+// (every image consistent, per image what was compared), sees a volume created from another
 // node's API appear without reload, and sees the dashboard's storage card; an Auditor sees the
 // pages without any action button and a forced deletion is refused. Screenshots go to
 // test-results/ui/.
@@ -220,6 +221,20 @@ describe("storage in the web UI", () => {
     } finally {
       api.close();
     }
+  });
+
+  it("verifies the whole volume from its page: every image consistent, with what was compared", async () => {
+    await page.goto(url(nodes[0]!, "/storage/volumes/vol1"));
+    await page.getByTestId("brick-row-n1").waitFor({ timeout: uiWaitMs });
+    await page.getByRole("button", { name: "Verify", exact: true }).click();
+    const result = page.getByRole("dialog").getByTestId("volume-verify-result");
+    await result.waitFor({ timeout: verifyWaitMs });
+    expect(await result.getByRole("heading").first().textContent()).toContain("Consistent: 2 image(s) verified, 0 skipped");
+    const cells = async (name: string) => result.getByTestId(`verify-row-${name}`).locator("td").allTextContents();
+    expect(await cells("disk1")).toEqual(["disk1", "consistent", "n1, n2, n3", "128", "—", "—"]);
+    expect((await cells("test-media.iso")).slice(1, 3)).toEqual(["consistent", "n1, n2, n3"]);
+    await shot(page, "storage-volume-verify");
+    await page.getByRole("dialog").getByRole("button", { name: "Done" }).click();
   });
 
   it("shows the cluster's storage on the dashboard", async () => {

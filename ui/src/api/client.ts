@@ -67,7 +67,8 @@ export class ApiClient {
     return this.opts.tokens.get();
   }
 
-  async call<M extends MethodName>(method: M, req: Methods[M]["req"]): Promise<Methods[M]["res"]> {
+  /** `opts.timeoutMs`: for the few calls that take long by nature (verifying a whole volume). */
+  async call<M extends MethodName>(method: M, req: Methods[M]["req"], opts: { timeoutMs?: number } = {}): Promise<Methods[M]["res"]> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     const csrf = this.opts.tokens.get();
     if (csrf) headers["x-csrf-token"] = csrf;
@@ -76,7 +77,7 @@ export class ApiClient {
     try {
       res = await this.fetch(`/api/v1/${method}`, {
         method: "POST", headers, body: JSON.stringify(req), credentials: "same-origin",
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? callTimeoutMs),
+        signal: AbortSignal.timeout(opts.timeoutMs ?? this.opts.timeoutMs ?? callTimeoutMs),
       });
     } catch (err) {
       throw new ApiCallError("unavailable", `${doing}: this node did not answer (${(err as Error).message})`, 0);

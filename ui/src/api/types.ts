@@ -104,6 +104,8 @@ export interface Volume {
   createdAtMs: Int64;
   bricks: Brick[];
   imageCount: number;
+  /** Replica 2 + arbiter (absent when false). */
+  arbiter?: boolean;
 }
 
 export interface ImageReplica {
@@ -144,6 +146,23 @@ export interface VerifyResult {
   consistent: boolean;
 }
 
+/** One image in a volume verify: "consistent", "differs", "unverified" or "skipped" (reason says why). */
+export interface VolumeVerifyImage {
+  name: string;
+  result: string;
+  reason: string;
+  replicas: { nodeId: Int64; nodeName: string; ok: boolean; error: string }[];
+  chunksCompared: Int64;
+  mismatches: { offset: Int64; nodeIds: Int64[]; nodeNames: string[]; noMajority: boolean }[];
+}
+
+export interface VolumeVerifyResult {
+  volume: string;
+  chunkBytes: Int64;
+  images: VolumeVerifyImage[];
+  consistent: boolean;
+}
+
 interface ImageRef { volume: string; name: string }
 
 /** Request and response of every method the UI calls, by "Service/Method". */
@@ -172,12 +191,13 @@ export interface Methods {
   "VmService/ResumeVm": VmAction;
   "VmService/DeleteVm": { req: { name: string }; res: Record<string, never> };
   "VolumeService/CreateVolume": {
-    req: { name: string; replicaCount?: number; brickPaths?: { nodeName: string; path: string }[] };
+    req: { name: string; replicaCount?: number; arbiter?: boolean; brickPaths?: { nodeName: string; path: string }[] };
     res: { volume?: Volume };
   };
   "VolumeService/ListVolumes": { req: Record<string, never>; res: { volumes: Volume[] } };
   "VolumeService/GetVolume": { req: { name: string }; res: { volume?: Volume } };
   "VolumeService/DeleteVolume": { req: { name: string }; res: Record<string, never> };
+  "VolumeService/VerifyVolume": { req: { name: string }; res: VolumeVerifyResult };
   "ImageService/CreateImage": {
     req: ImageRef & { sizeBytes: Int64; format?: string; kind?: ImageKind; upload?: boolean };
     res: { image?: Image };

@@ -1,5 +1,6 @@
 // One volume: its facts, its bricks (node, directory, capacity, use, last report) and its images;
-// Administrators delete it from here. Live as the storage pages are (use-storage.ts).
+// Operators verify it and Administrators delete it from here. Live as the storage pages are
+// (use-storage.ts).
 import { Alert, Breadcrumb, BreadcrumbItem, Button, PageSection, Title } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import { useState } from "react";
@@ -9,8 +10,9 @@ import { navigate } from "../app/router.ts";
 import { useSession } from "../app/session.ts";
 import { ImagesTable } from "./ImagesTable.tsx";
 import { Facts, UsageBar } from "./parts.tsx";
-import { brickUse, formatBytes } from "./storage-model.ts";
+import { brickUse, formatBytes, replicasText } from "./storage-model.ts";
 import { useImages, useVolumes } from "./use-storage.ts";
+import { VolumeVerifyModal } from "./VolumeVerifyModal.tsx";
 import { DeleteVolumeModal } from "./VolumesTab.tsx";
 
 function BricksTable({ bricks }: { bricks: readonly Brick[] }) {
@@ -34,10 +36,11 @@ function BricksTable({ bricks }: { bricks: readonly Brick[] }) {
 }
 
 export function VolumeDetailPage({ name }: { name: string }) {
-  const { isAdmin } = useSession();
+  const { isAdmin, canOperate } = useSession();
   const volumes = useVolumes();
   const images = useImages(name);
   const [deleting, setDeleting] = useState(false);
+  const [verifying, setVerifying] = useState(false);
   const v = volumes.data?.volumes.find((x) => x.name === name);
   const reload = () => { volumes.reload(); images.reload(); };
   return (
@@ -54,9 +57,10 @@ export function VolumeDetailPage({ name }: { name: string }) {
         {volumes.data && !v && <Alert variant="danger" isInline title={`The cluster has no volume named ${name}.`} />}
         {v && (
           <>
+            {canOperate && <Button variant="secondary" className="pf-v6-u-mb-md pf-v6-u-mr-sm" onClick={() => setVerifying(true)}>Verify</Button>}
             {isAdmin && <Button variant="danger" className="pf-v6-u-mb-md" onClick={() => setDeleting(true)}>Delete volume</Button>}
             <Facts label="Volume" rows={[
-              ["Replicas", String(v.replicaCount)], ["Images", String(v.imageCount)],
+              ["Replicas", replicasText(v)], ["Images", String(v.imageCount)],
               ["Used / capacity", <UsageBar key="u" use={brickUse(v.bricks)} label={`Use of ${v.name}`} testId="volume-usage" />],
               ["Created", formatTime(Number(v.createdAtMs))], ["ID", v.id],
             ]} />
@@ -68,6 +72,7 @@ export function VolumeDetailPage({ name }: { name: string }) {
           </>
         )}
       </PageSection>
+      {verifying && <VolumeVerifyModal volume={name} onClose={() => setVerifying(false)} />}
       {deleting && v && <DeleteVolumeModal volume={v} onClose={() => setDeleting(false)} onDeleted={() => { setDeleting(false); navigate("/storage"); }} />}
     </>
   );

@@ -8,7 +8,7 @@ import type { Volume } from "../api/types.ts";
 import { navigate } from "../app/router.ts";
 import { useSession } from "../app/session.ts";
 import { ConfirmModal, Link, UsageBar, volumePath } from "./parts.tsx";
-import { brickUse, usedPercent } from "./storage-model.ts";
+import { brickUse, replicasText, usedPercent } from "./storage-model.ts";
 import { useTableState, type Column } from "./table-state.ts";
 import { VolumeCreateModal } from "./VolumeCreateModal.tsx";
 
@@ -65,7 +65,7 @@ export function VolumesTab({ volumes, loaded, onChanged }: { volumes: readonly V
           {t.shown.rows.map((v) => (
             <Tr key={v.id} data-testid={`volume-row-${v.name}`}>
               <Td dataLabel="Name"><Link to={volumePath(v.name)}>{v.name}</Link></Td>
-              <Td dataLabel="Replicas">{v.replicaCount}</Td>
+              <Td dataLabel="Replicas">{replicasText(v)}</Td>
               <Td dataLabel="Images">{v.imageCount}</Td>
               <Td dataLabel="Nodes">{nodesOf(v)}</Td>
               <Td dataLabel="Used / capacity"><UsageBar use={brickUse(v.bricks)} label={`Use of ${v.name}`} /></Td>

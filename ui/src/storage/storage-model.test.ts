@@ -2,7 +2,7 @@
 // heal progress, and the size and name an uploaded file gets.
 import { describe, expect, it } from "vitest";
 import type { Brick, Image, ImageReplica, Volume } from "../api/types.ts";
-import { brickUse, clusterUse, usedByNode, formatBytes, imageNameFor, imageSizeFor, isHealing, parseSize, replicaHealth, usedPercent } from "./storage-model.ts";
+import { brickUse, clusterUse, usedByNode, formatBytes, imageNameFor, imageSizeFor, isHealing, parseSize, replicaHealth, replicasText, usedPercent } from "./storage-model.ts";
 
 const brick = (nodeName: string, used: number, capacity: number, reportedAtMs = 1): Brick => ({
   nodeId: "1", nodeName, path: "", usedBytes: String(used), capacityBytes: String(capacity), reportedAtMs: String(reportedAtMs),
@@ -27,6 +27,12 @@ describe("storage model", () => {
     expect(u).toEqual({ usedBytes: 400, capacityBytes: 2000, reported: 2, bricks: 3 });
     expect(usedPercent(u)).toBe(20);
     expect(usedPercent(brickUse([]))).toBe(0);
+  });
+
+  it("says when a volume has an arbiter", () => {
+    expect(replicasText(volume("v", [brick("n1", 0, 1), brick("n2", 0, 1)]))).toBe("2");
+    expect(replicasText({ ...volume("v", [brick("n1", 0, 1), brick("n2", 0, 1)]), arbiter: true })).toBe("2 + arbiter");
+    expect(replicasText({ ...volume("v", [brick("n1", 0, 1), brick("n2", 0, 1), brick("n3", 0, 1)]), arbiter: false })).toBe("3");
   });
 
   it("counts each node's file system once for the cluster", () => {

@@ -80,6 +80,11 @@ export function usedByNode(volumes: readonly Volume[]): Record<string, number> {
   return out;
 }
 
+/** "3", or "2 + arbiter" for a replica 2 + arbiter volume. */
+export function replicasText(v: Pick<Volume, "replicaCount" | "arbiter">): string {
+  return v.arbiter === true ? `${v.replicaCount} + arbiter` : String(v.replicaCount);
+}
+
 /** Percent used, 0..100 (0 when nothing is known). */
 export function usedPercent(u: Use): number {
   if (u.capacityBytes <= 0) return 0;

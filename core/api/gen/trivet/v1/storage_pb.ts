@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trivet/v1/storage.proto.
  */
 export const file_trivet_v1_storage: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cml2ZXQvdjEvc3RvcmFnZS5wcm90bxIJdHJpdmV0LnYxIn0KBUJyaWNrEg8KB25vZGVfaWQYASABKAMSEQoJbm9kZV9uYW1lGAIgASgJEgwKBHBhdGgYAyABKAkSFgoOY2FwYWNpdHlfYnl0ZXMYBCABKAMSEgoKdXNlZF9ieXRlcxgFIAEoAxIWCg5yZXBvcnRlZF9hdF9tcxgGIAEoAyKHAQoGVm9sdW1lEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSFQoNcmVwbGljYV9jb3VudBgDIAEoBRIVCg1jcmVhdGVkX2F0X21zGAQgASgDEiAKBmJyaWNrcxgFIAMoCzIQLnRyaXZldC52MS5CcmljaxITCgtpbWFnZV9jb3VudBgGIAEoBSIsCglCcmlja1BhdGgSEQoJbm9kZV9uYW1lGAEgASgJEgwKBHBhdGgYAiABKAkiZQoTQ3JlYXRlVm9sdW1lUmVxdWVzdBIMCgRuYW1lGAEgASgJEhUKDXJlcGxpY2FfY291bnQYAiABKAUSKQoLYnJpY2tfcGF0aHMYAyADKAsyFC50cml2ZXQudjEuQnJpY2tQYXRoIjkKFENyZWF0ZVZvbHVtZVJlc3BvbnNlEiEKBnZvbHVtZRgBIAEoCzIRLnRyaXZldC52MS5Wb2x1bWUiFAoSTGlzdFZvbHVtZXNSZXF1ZXN0IjkKE0xpc3RWb2x1bWVzUmVzcG9uc2USIgoHdm9sdW1lcxgBIAMoCzIRLnRyaXZldC52MS5Wb2x1bWUiIAoQR2V0Vm9sdW1lUmVxdWVzdBIMCgRuYW1lGAEgASgJIjYKEUdldFZvbHVtZVJlc3BvbnNlEiEKBnZvbHVtZRgBIAEoCzIRLnRyaXZldC52MS5Wb2x1bWUiIwoTRGVsZXRlVm9sdW1lUmVxdWVzdBIMCgRuYW1lGAEgASgJIhYKFERlbGV0ZVZvbHVtZVJlc3BvbnNlIpkBCgxJbWFnZVJlcGxpY2ESDwoHbm9kZV9pZBgBIAEoAxIRCglub2RlX25hbWUYAiABKAkSDwoHaW5fc3luYxgDIAEoCBIRCglmdWxsX2hlYWwYBCABKAgSFwoPaGVhbF9kb25lX2J5dGVzGAUgASgDEhgKEGhlYWxfdG90YWxfYnl0ZXMYBiABKAMSDgoGcmVhc29uGAcgASgJIrkCCgVJbWFnZRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnZvbHVtZRgDIAEoCRIRCgl2b2x1bWVfaWQYBCABKAkSDAoEa2luZBgFIAEoCRIOCgZmb3JtYXQYBiABKAkSEgoKc2l6ZV9ieXRlcxgHIAEoAxINCgVzdGF0ZRgIIAEoCRISCgpnZW5lcmF0aW9uGAkgASgDEhQKDHdyaXRlcl9lcG9jaBgKIAEoAxIWCg53cml0ZXJfbm9kZV9pZBgLIAEoAxIYChB3cml0ZXJfbm9kZV9uYW1lGAwgASgJEhQKDHdyaXRlcl9jbGVhbhgNIAEoCBIVCg1jcmVhdGVkX2F0X21zGA4gASgDEikKCHJlcGxpY2FzGA8gAygLMhcudHJpdmV0LnYxLkltYWdlUmVwbGljYSJ0ChJDcmVhdGVJbWFnZVJlcXVlc3QSDgoGdm9sdW1lGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoAxIOCgZmb3JtYXQYBCABKAkSDAoEa2luZBgFIAEoCRIOCgZ1cGxvYWQYBiABKAgiVgoYV3JpdGVJbWFnZUNvbnRlbnRSZXF1ZXN0Eg4KBnZvbHVtZRgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBm9mZnNldBgDIAEoAxIMCgRkYXRhGAQgASgMIjAKGVdyaXRlSW1hZ2VDb250ZW50UmVzcG9uc2USEwoLbmV4dF9vZmZzZXQYASABKAMiNgoTQ3JlYXRlSW1hZ2VSZXNwb25zZRIfCgVpbWFnZRgBIAEoCzIQLnRyaXZldC52MS5JbWFnZSIjChFMaXN0SW1hZ2VzUmVxdWVzdBIOCgZ2b2x1bWUYASABKAkiNgoSTGlzdEltYWdlc1Jlc3BvbnNlEiAKBmltYWdlcxgBIAMoCzIQLnRyaXZldC52MS5JbWFnZSIoCghJbWFnZVJlZhIOCgZ2b2x1bWUYASABKAkSDAoEbmFtZRgCIAEoCSIzChBHZXRJbWFnZVJlc3BvbnNlEh8KBWltYWdlGAEgASgLMhAudHJpdmV0LnYxLkltYWdlIkYKElJlc2l6ZUltYWdlUmVxdWVzdBIOCgZ2b2x1bWUYASABKAkSDAoEbmFtZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDIlMKE1Jlc2l6ZUltYWdlUmVzcG9uc2USHwoFaW1hZ2UYASABKAsyEC50cml2ZXQudjEuSW1hZ2USGwoTdm1zX3BlbmRpbmdfcmVzdGFydBgCIAMoCSIVChNEZWxldGVJbWFnZVJlc3BvbnNlIk4KDVZlcmlmeVJlcGxpY2ESDwoHbm9kZV9pZBgBIAEoAxIRCglub2RlX25hbWUYAiABKAkSCgoCb2sYAyABKAgSDQoFZXJyb3IYBCABKAkiMgoOVmVyaWZ5TWlzbWF0Y2gSDgoGb2Zmc2V0GAEgASgDEhAKCG5vZGVfaWRzGAIgAygDIpkBChNWZXJpZnlJbWFnZVJlc3BvbnNlEhMKC2NodW5rX2J5dGVzGAEgASgDEioKCHJlcGxpY2FzGAIgAygLMhgudHJpdmV0LnYxLlZlcmlmeVJlcGxpY2ESLQoKbWlzbWF0Y2hlcxgDIAMoCzIZLnRyaXZldC52MS5WZXJpZnlNaXNtYXRjaBISCgpjb25zaXN0ZW50GAQgASgIMscCCg1Wb2x1bWVTZXJ2aWNlEk8KDENyZWF0ZVZvbHVtZRIeLnRyaXZldC52MS5DcmVhdGVWb2x1bWVSZXF1ZXN0Gh8udHJpdmV0LnYxLkNyZWF0ZVZvbHVtZVJlc3BvbnNlEkwKC0xpc3RWb2x1bWVzEh0udHJpdmV0LnYxLkxpc3RWb2x1bWVzUmVxdWVzdBoeLnRyaXZldC52MS5MaXN0Vm9sdW1lc1Jlc3BvbnNlEkYKCUdldFZvbHVtZRIbLnRyaXZldC52MS5HZXRWb2x1bWVSZXF1ZXN0GhwudHJpdmV0LnYxLkdldFZvbHVtZVJlc3BvbnNlEk8KDERlbGV0ZVZvbHVtZRIeLnRyaXZldC52MS5EZWxldGVWb2x1bWVSZXF1ZXN0Gh8udHJpdmV0LnYxLkRlbGV0ZVZvbHVtZVJlc3BvbnNlMuIECgxJbWFnZVNlcnZpY2USTAoLQ3JlYXRlSW1hZ2USHS50cml2ZXQudjEuQ3JlYXRlSW1hZ2VSZXF1ZXN0Gh4udHJpdmV0LnYxLkNyZWF0ZUltYWdlUmVzcG9uc2USSQoKTGlzdEltYWdlcxIcLnRyaXZldC52MS5MaXN0SW1hZ2VzUmVxdWVzdBodLnRyaXZldC52MS5MaXN0SW1hZ2VzUmVzcG9uc2USPAoIR2V0SW1hZ2USEy50cml2ZXQudjEuSW1hZ2VSZWYaGy50cml2ZXQudjEuR2V0SW1hZ2VSZXNwb25zZRJMCgtSZXNpemVJbWFnZRIdLnRyaXZldC52MS5SZXNpemVJbWFnZVJlcXVlc3QaHi50cml2ZXQudjEuUmVzaXplSW1hZ2VSZXNwb25zZRJCCgtEZWxldGVJbWFnZRITLnRyaXZldC52MS5JbWFnZVJlZhoeLnRyaXZldC52MS5EZWxldGVJbWFnZVJlc3BvbnNlEkIKC1ZlcmlmeUltYWdlEhMudHJpdmV0LnYxLkltYWdlUmVmGh4udHJpdmV0LnYxLlZlcmlmeUltYWdlUmVzcG9uc2USXgoRV3JpdGVJbWFnZUNvbnRlbnQSIy50cml2ZXQudjEuV3JpdGVJbWFnZUNvbnRlbnRSZXF1ZXN0GiQudHJpdmV0LnYxLldyaXRlSW1hZ2VDb250ZW50UmVzcG9uc2USRQoRRmluaXNoSW1hZ2VVcGxvYWQSEy50cml2ZXQudjEuSW1hZ2VSZWYaGy50cml2ZXQudjEuR2V0SW1hZ2VSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Chd0cml2ZXQvdjEvc3RvcmFnZS5wcm90bxIJdHJpdmV0LnYxIn0KBUJyaWNrEg8KB25vZGVfaWQYASABKAMSEQoJbm9kZV9uYW1lGAIgASgJEgwKBHBhdGgYAyABKAkSFgoOY2FwYWNpdHlfYnl0ZXMYBCABKAMSEgoKdXNlZF9ieXRlcxgFIAEoAxIWCg5yZXBvcnRlZF9hdF9tcxgGIAEoAyKYAQoGVm9sdW1lEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSFQoNcmVwbGljYV9jb3VudBgDIAEoBRIVCg1jcmVhdGVkX2F0X21zGAQgASgDEiAKBmJyaWNrcxgFIAMoCzIQLnRyaXZldC52MS5CcmljaxITCgtpbWFnZV9jb3VudBgGIAEoBRIPCgdhcmJpdGVyGAcgASgIIiwKCUJyaWNrUGF0aBIRCglub2RlX25hbWUYASABKAkSDAoEcGF0aBgCIAEoCSJ2ChNDcmVhdGVWb2x1bWVSZXF1ZXN0EgwKBG5hbWUYASABKAkSFQoNcmVwbGljYV9jb3VudBgCIAEoBRIpCgticmlja19wYXRocxgDIAMoCzIULnRyaXZldC52MS5Ccmlja1BhdGgSDwoHYXJiaXRlchgEIAEoCCI5ChRDcmVhdGVWb2x1bWVSZXNwb25zZRIhCgZ2b2x1bWUYASABKAsyES50cml2ZXQudjEuVm9sdW1lIhQKEkxpc3RWb2x1bWVzUmVxdWVzdCI5ChNMaXN0Vm9sdW1lc1Jlc3BvbnNlEiIKB3ZvbHVtZXMYASADKAsyES50cml2ZXQudjEuVm9sdW1lIiAKEEdldFZvbHVtZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI2ChFHZXRWb2x1bWVSZXNwb25zZRIhCgZ2b2x1bWUYASABKAsyES50cml2ZXQudjEuVm9sdW1lIiMKE0RlbGV0ZVZvbHVtZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIWChREZWxldGVWb2x1bWVSZXNwb25zZSIjChNWZXJpZnlWb2x1bWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiYQoUVm9sdW1lVmVyaWZ5TWlzbWF0Y2gSDgoGb2Zmc2V0GAEgASgDEhAKCG5vZGVfaWRzGAIgAygDEhIKCm5vZGVfbmFtZXMYAyADKAkSEwoLbm9fbWFqb3JpdHkYBCABKAgiuwEKEVZvbHVtZVZlcmlmeUltYWdlEgwKBG5hbWUYASABKAkSDgoGcmVzdWx0GAIgASgJEg4KBnJlYXNvbhgDIAEoCRIqCghyZXBsaWNhcxgEIAMoCzIYLnRyaXZldC52MS5WZXJpZnlSZXBsaWNhEhcKD2NodW5rc19jb21wYXJlZBgFIAEoAxIzCgptaXNtYXRjaGVzGAYgAygLMh8udHJpdmV0LnYxLlZvbHVtZVZlcmlmeU1pc21hdGNoIn0KFFZlcmlmeVZvbHVtZVJlc3BvbnNlEg4KBnZvbHVtZRgBIAEoCRITCgtjaHVua19ieXRlcxgCIAEoAxIsCgZpbWFnZXMYAyADKAsyHC50cml2ZXQudjEuVm9sdW1lVmVyaWZ5SW1hZ2USEgoKY29uc2lzdGVudBgEIAEoCCKZAQoMSW1hZ2VSZXBsaWNhEg8KB25vZGVfaWQYASABKAMSEQoJbm9kZV9uYW1lGAIgASgJEg8KB2luX3N5bmMYAyABKAgSEQoJZnVsbF9oZWFsGAQgASgIEhcKD2hlYWxfZG9uZV9ieXRlcxgFIAEoAxIYChBoZWFsX3RvdGFsX2J5dGVzGAYgASgDEg4KBnJlYXNvbhgHIAEoCSK5AgoFSW1hZ2USCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZ2b2x1bWUYAyABKAkSEQoJdm9sdW1lX2lkGAQgASgJEgwKBGtpbmQYBSABKAkSDgoGZm9ybWF0GAYgASgJEhIKCnNpemVfYnl0ZXMYByABKAMSDQoFc3RhdGUYCCABKAkSEgoKZ2VuZXJhdGlvbhgJIAEoAxIUCgx3cml0ZXJfZXBvY2gYCiABKAMSFgoOd3JpdGVyX25vZGVfaWQYCyABKAMSGAoQd3JpdGVyX25vZGVfbmFtZRgMIAEoCRIUCgx3cml0ZXJfY2xlYW4YDSABKAgSFQoNY3JlYXRlZF9hdF9tcxgOIAEoAxIpCghyZXBsaWNhcxgPIAMoCzIXLnRyaXZldC52MS5JbWFnZVJlcGxpY2EidAoSQ3JlYXRlSW1hZ2VSZXF1ZXN0Eg4KBnZvbHVtZRgBIAEoCRIMCgRuYW1lGAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAMSDgoGZm9ybWF0GAQgASgJEgwKBGtpbmQYBSABKAkSDgoGdXBsb2FkGAYgASgIIlYKGFdyaXRlSW1hZ2VDb250ZW50UmVxdWVzdBIOCgZ2b2x1bWUYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZvZmZzZXQYAyABKAMSDAoEZGF0YRgEIAEoDCIwChlXcml0ZUltYWdlQ29udGVudFJlc3BvbnNlEhMKC25leHRfb2Zmc2V0GAEgASgDIjYKE0NyZWF0ZUltYWdlUmVzcG9uc2USHwoFaW1hZ2UYASABKAsyEC50cml2ZXQudjEuSW1hZ2UiIwoRTGlzdEltYWdlc1JlcXVlc3QSDgoGdm9sdW1lGAEgASgJIjYKEkxpc3RJbWFnZXNSZXNwb25zZRIgCgZpbWFnZXMYASADKAsyEC50cml2ZXQudjEuSW1hZ2UiKAoISW1hZ2VSZWYSDgoGdm9sdW1lGAEgASgJEgwKBG5hbWUYAiABKAkiMwoQR2V0SW1hZ2VSZXNwb25zZRIfCgVpbWFnZRgBIAEoCzIQLnRyaXZldC52MS5JbWFnZSJGChJSZXNpemVJbWFnZVJlcXVlc3QSDgoGdm9sdW1lGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoAyJTChNSZXNpemVJbWFnZVJlc3BvbnNlEh8KBWltYWdlGAEgASgLMhAudHJpdmV0LnYxLkltYWdlEhsKE3Ztc19wZW5kaW5nX3Jlc3RhcnQYAiADKAkiFQoTRGVsZXRlSW1hZ2VSZXNwb25zZSJOCg1WZXJpZnlSZXBsaWNhEg8KB25vZGVfaWQYASABKAMSEQoJbm9kZV9uYW1lGAIgASgJEgoKAm9rGAMgASgIEg0KBWVycm9yGAQgASgJIjIKDlZlcmlmeU1pc21hdGNoEg4KBm9mZnNldBgBIAEoAxIQCghub2RlX2lkcxgCIAMoAyKZAQoTVmVyaWZ5SW1hZ2VSZXNwb25zZRITCgtjaHVua19ieXRlcxgBIAEoAxIqCghyZXBsaWNhcxgCIAMoCzIYLnRyaXZldC52MS5WZXJpZnlSZXBsaWNhEi0KCm1pc21hdGNoZXMYAyADKAsyGS50cml2ZXQudjEuVmVyaWZ5TWlzbWF0Y2gSEgoKY29uc2lzdGVudBgEIAEoCDKYAwoNVm9sdW1lU2VydmljZRJPCgxDcmVhdGVWb2x1bWUSHi50cml2ZXQudjEuQ3JlYXRlVm9sdW1lUmVxdWVzdBofLnRyaXZldC52MS5DcmVhdGVWb2x1bWVSZXNwb25zZRJMCgtMaXN0Vm9sdW1lcxIdLnRyaXZldC52MS5MaXN0Vm9sdW1lc1JlcXVlc3QaHi50cml2ZXQudjEuTGlzdFZvbHVtZXNSZXNwb25zZRJGCglHZXRWb2x1bWUSGy50cml2ZXQudjEuR2V0Vm9sdW1lUmVxdWVzdBocLnRyaXZldC52MS5HZXRWb2x1bWVSZXNwb25zZRJPCgxEZWxldGVWb2x1bWUSHi50cml2ZXQudjEuRGVsZXRlVm9sdW1lUmVxdWVzdBofLnRyaXZldC52MS5EZWxldGVWb2x1bWVSZXNwb25zZRJPCgxWZXJpZnlWb2x1bWUSHi50cml2ZXQudjEuVmVyaWZ5Vm9sdW1lUmVxdWVzdBofLnRyaXZldC52MS5WZXJpZnlWb2x1bWVSZXNwb25zZTLiBAoMSW1hZ2VTZXJ2aWNlEkwKC0NyZWF0ZUltYWdlEh0udHJpdmV0LnYxLkNyZWF0ZUltYWdlUmVxdWVzdBoeLnRyaXZldC52MS5DcmVhdGVJbWFnZVJlc3BvbnNlEkkKCkxpc3RJbWFnZXMSHC50cml2ZXQudjEuTGlzdEltYWdlc1JlcXVlc3QaHS50cml2ZXQudjEuTGlzdEltYWdlc1Jlc3BvbnNlEjwKCEdldEltYWdlEhMudHJpdmV0LnYxLkltYWdlUmVmGhsudHJpdmV0LnYxLkdldEltYWdlUmVzcG9uc2USTAoLUmVzaXplSW1hZ2USHS50cml2ZXQudjEuUmVzaXplSW1hZ2VSZXF1ZXN0Gh4udHJpdmV0LnYxLlJlc2l6ZUltYWdlUmVzcG9uc2USQgoLRGVsZXRlSW1hZ2USEy50cml2ZXQudjEuSW1hZ2VSZWYaHi50cml2ZXQudjEuRGVsZXRlSW1hZ2VSZXNwb25zZRJCCgtWZXJpZnlJbWFnZRITLnRyaXZldC52MS5JbWFnZVJlZhoeLnRyaXZldC52MS5WZXJpZnlJbWFnZVJlc3BvbnNlEl4KEVdyaXRlSW1hZ2VDb250ZW50EiMudHJpdmV0LnYxLldyaXRlSW1hZ2VDb250ZW50UmVxdWVzdBokLnRyaXZldC52MS5Xcml0ZUltYWdlQ29udGVudFJlc3BvbnNlEkUKEUZpbmlzaEltYWdlVXBsb2FkEhMudHJpdmV0LnYxLkltYWdlUmVmGhsudHJpdmV0LnYxLkdldEltYWdlUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message trivet.v1.Brick
@@ -79,7 +79,8 @@ export type Volume = Message<"trivet.v1.Volume"> & {
   name: string;
 
   /**
-   * Replicas of each image (one per brick); writes need a majority of them in sync.
+   * Replicas of each image (one per brick); writes need a majority of them in sync, or one with
+   * an arbiter.
    *
    * @generated from field: int32 replica_count = 3;
    */
@@ -99,6 +100,14 @@ export type Volume = Message<"trivet.v1.Volume"> & {
    * @generated from field: int32 image_count = 6;
    */
   imageCount: number;
+
+  /**
+   * Replica 2 + arbiter: two data copies, and Raft (at least 3 voters) arbitrates which are in
+   * sync, so writes go on with one copy while the other is marked out of sync through Raft.
+   *
+   * @generated from field: bool arbiter = 7;
+   */
+  arbiter: boolean;
 };
 
 /**
@@ -155,6 +164,14 @@ export type CreateVolumeRequest = Message<"trivet.v1.CreateVolumeRequest"> & {
    * @generated from field: repeated trivet.v1.BrickPath brick_paths = 3;
    */
   brickPaths: BrickPath[];
+
+  /**
+   * Replica 2 + arbiter (see Volume.arbiter): needs replica_count 2 (or 0, meaning 2 here) and a
+   * cluster of at least 3 Raft voters.
+   *
+   * @generated from field: bool arbiter = 4;
+   */
+  arbiter: boolean;
 };
 
 /**
@@ -276,6 +293,146 @@ export const DeleteVolumeResponseSchema: GenMessage<DeleteVolumeResponse> = /*@_
   messageDesc(file_trivet_v1_storage, 10);
 
 /**
+ * @generated from message trivet.v1.VerifyVolumeRequest
+ */
+export type VerifyVolumeRequest = Message<"trivet.v1.VerifyVolumeRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message trivet.v1.VerifyVolumeRequest.
+ * Use `create(VerifyVolumeRequestSchema)` to create a new message.
+ */
+export const VerifyVolumeRequestSchema: GenMessage<VerifyVolumeRequest> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_storage, 11);
+
+/**
+ * @generated from message trivet.v1.VolumeVerifyMismatch
+ */
+export type VolumeVerifyMismatch = Message<"trivet.v1.VolumeVerifyMismatch"> & {
+  /**
+   * Byte offset of the chunk whose checksums differ.
+   *
+   * @generated from field: int64 offset = 1;
+   */
+  offset: bigint;
+
+  /**
+   * Nodes whose checksum of that chunk differs from the majority of the compared replicas.
+   *
+   * @generated from field: repeated int64 node_ids = 2;
+   */
+  nodeIds: bigint[];
+
+  /**
+   * @generated from field: repeated string node_names = 3;
+   */
+  nodeNames: string[];
+
+  /**
+   * No checksum was held by a strict majority (two replicas that differ): the nodes listed are
+   * those differing from the lowest-numbered node's copy, which is not known to be the right one.
+   *
+   * @generated from field: bool no_majority = 4;
+   */
+  noMajority: boolean;
+};
+
+/**
+ * Describes the message trivet.v1.VolumeVerifyMismatch.
+ * Use `create(VolumeVerifyMismatchSchema)` to create a new message.
+ */
+export const VolumeVerifyMismatchSchema: GenMessage<VolumeVerifyMismatch> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_storage, 12);
+
+/**
+ * @generated from message trivet.v1.VolumeVerifyImage
+ */
+export type VolumeVerifyImage = Message<"trivet.v1.VolumeVerifyImage"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * "consistent": every in-sync replica was read and no chunk differs; "differs": some chunk
+   * differs; "unverified": an in-sync replica could not be read or the comparison failed (see
+   * reason); "skipped": nothing to compare (uploading, or a single in-sync replica; see reason).
+   *
+   * @generated from field: string result = 2;
+   */
+  result: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The in-sync replicas, and whether each was read and compared.
+   *
+   * @generated from field: repeated trivet.v1.VerifyReplica replicas = 4;
+   */
+  replicas: VerifyReplica[];
+
+  /**
+   * @generated from field: int64 chunks_compared = 5;
+   */
+  chunksCompared: bigint;
+
+  /**
+   * @generated from field: repeated trivet.v1.VolumeVerifyMismatch mismatches = 6;
+   */
+  mismatches: VolumeVerifyMismatch[];
+};
+
+/**
+ * Describes the message trivet.v1.VolumeVerifyImage.
+ * Use `create(VolumeVerifyImageSchema)` to create a new message.
+ */
+export const VolumeVerifyImageSchema: GenMessage<VolumeVerifyImage> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_storage, 13);
+
+/**
+ * @generated from message trivet.v1.VerifyVolumeResponse
+ */
+export type VerifyVolumeResponse = Message<"trivet.v1.VerifyVolumeResponse"> & {
+  /**
+   * @generated from field: string volume = 1;
+   */
+  volume: string;
+
+  /**
+   * @generated from field: int64 chunk_bytes = 2;
+   */
+  chunkBytes: bigint;
+
+  /**
+   * Every image of the volume, by name, one verified at a time.
+   *
+   * @generated from field: repeated trivet.v1.VolumeVerifyImage images = 3;
+   */
+  images: VolumeVerifyImage[];
+
+  /**
+   * No image differs or is unverified (skipped images do not count).
+   *
+   * @generated from field: bool consistent = 4;
+   */
+  consistent: boolean;
+};
+
+/**
+ * Describes the message trivet.v1.VerifyVolumeResponse.
+ * Use `create(VerifyVolumeResponseSchema)` to create a new message.
+ */
+export const VerifyVolumeResponseSchema: GenMessage<VerifyVolumeResponse> = /*@__PURE__*/
+  messageDesc(file_trivet_v1_storage, 14);
+
+/**
  * @generated from message trivet.v1.ImageReplica
  */
 export type ImageReplica = Message<"trivet.v1.ImageReplica"> & {
@@ -326,7 +483,7 @@ export type ImageReplica = Message<"trivet.v1.ImageReplica"> & {
  * Use `create(ImageReplicaSchema)` to create a new message.
  */
 export const ImageReplicaSchema: GenMessage<ImageReplica> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 11);
+  messageDesc(file_trivet_v1_storage, 15);
 
 /**
  * @generated from message trivet.v1.Image
@@ -427,7 +584,7 @@ export type Image = Message<"trivet.v1.Image"> & {
  * Use `create(ImageSchema)` to create a new message.
  */
 export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 12);
+  messageDesc(file_trivet_v1_storage, 16);
 
 /**
  * @generated from message trivet.v1.CreateImageRequest
@@ -478,7 +635,7 @@ export type CreateImageRequest = Message<"trivet.v1.CreateImageRequest"> & {
  * Use `create(CreateImageRequestSchema)` to create a new message.
  */
 export const CreateImageRequestSchema: GenMessage<CreateImageRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 13);
+  messageDesc(file_trivet_v1_storage, 17);
 
 /**
  * @generated from message trivet.v1.WriteImageContentRequest
@@ -514,7 +671,7 @@ export type WriteImageContentRequest = Message<"trivet.v1.WriteImageContentReque
  * Use `create(WriteImageContentRequestSchema)` to create a new message.
  */
 export const WriteImageContentRequestSchema: GenMessage<WriteImageContentRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 14);
+  messageDesc(file_trivet_v1_storage, 18);
 
 /**
  * @generated from message trivet.v1.WriteImageContentResponse
@@ -533,7 +690,7 @@ export type WriteImageContentResponse = Message<"trivet.v1.WriteImageContentResp
  * Use `create(WriteImageContentResponseSchema)` to create a new message.
  */
 export const WriteImageContentResponseSchema: GenMessage<WriteImageContentResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 15);
+  messageDesc(file_trivet_v1_storage, 19);
 
 /**
  * @generated from message trivet.v1.CreateImageResponse
@@ -550,7 +707,7 @@ export type CreateImageResponse = Message<"trivet.v1.CreateImageResponse"> & {
  * Use `create(CreateImageResponseSchema)` to create a new message.
  */
 export const CreateImageResponseSchema: GenMessage<CreateImageResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 16);
+  messageDesc(file_trivet_v1_storage, 20);
 
 /**
  * @generated from message trivet.v1.ListImagesRequest
@@ -569,7 +726,7 @@ export type ListImagesRequest = Message<"trivet.v1.ListImagesRequest"> & {
  * Use `create(ListImagesRequestSchema)` to create a new message.
  */
 export const ListImagesRequestSchema: GenMessage<ListImagesRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 17);
+  messageDesc(file_trivet_v1_storage, 21);
 
 /**
  * @generated from message trivet.v1.ListImagesResponse
@@ -586,7 +743,7 @@ export type ListImagesResponse = Message<"trivet.v1.ListImagesResponse"> & {
  * Use `create(ListImagesResponseSchema)` to create a new message.
  */
 export const ListImagesResponseSchema: GenMessage<ListImagesResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 18);
+  messageDesc(file_trivet_v1_storage, 22);
 
 /**
  * @generated from message trivet.v1.ImageRef
@@ -608,7 +765,7 @@ export type ImageRef = Message<"trivet.v1.ImageRef"> & {
  * Use `create(ImageRefSchema)` to create a new message.
  */
 export const ImageRefSchema: GenMessage<ImageRef> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 19);
+  messageDesc(file_trivet_v1_storage, 23);
 
 /**
  * @generated from message trivet.v1.GetImageResponse
@@ -625,7 +782,7 @@ export type GetImageResponse = Message<"trivet.v1.GetImageResponse"> & {
  * Use `create(GetImageResponseSchema)` to create a new message.
  */
 export const GetImageResponseSchema: GenMessage<GetImageResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 20);
+  messageDesc(file_trivet_v1_storage, 24);
 
 /**
  * @generated from message trivet.v1.ResizeImageRequest
@@ -654,7 +811,7 @@ export type ResizeImageRequest = Message<"trivet.v1.ResizeImageRequest"> & {
  * Use `create(ResizeImageRequestSchema)` to create a new message.
  */
 export const ResizeImageRequestSchema: GenMessage<ResizeImageRequest> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 21);
+  messageDesc(file_trivet_v1_storage, 25);
 
 /**
  * @generated from message trivet.v1.ResizeImageResponse
@@ -679,7 +836,7 @@ export type ResizeImageResponse = Message<"trivet.v1.ResizeImageResponse"> & {
  * Use `create(ResizeImageResponseSchema)` to create a new message.
  */
 export const ResizeImageResponseSchema: GenMessage<ResizeImageResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 22);
+  messageDesc(file_trivet_v1_storage, 26);
 
 /**
  * @generated from message trivet.v1.DeleteImageResponse
@@ -692,7 +849,7 @@ export type DeleteImageResponse = Message<"trivet.v1.DeleteImageResponse"> & {
  * Use `create(DeleteImageResponseSchema)` to create a new message.
  */
 export const DeleteImageResponseSchema: GenMessage<DeleteImageResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 23);
+  messageDesc(file_trivet_v1_storage, 27);
 
 /**
  * @generated from message trivet.v1.VerifyReplica
@@ -726,7 +883,7 @@ export type VerifyReplica = Message<"trivet.v1.VerifyReplica"> & {
  * Use `create(VerifyReplicaSchema)` to create a new message.
  */
 export const VerifyReplicaSchema: GenMessage<VerifyReplica> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 24);
+  messageDesc(file_trivet_v1_storage, 28);
 
 /**
  * @generated from message trivet.v1.VerifyMismatch
@@ -740,7 +897,8 @@ export type VerifyMismatch = Message<"trivet.v1.VerifyMismatch"> & {
   offset: bigint;
 
   /**
-   * Nodes whose checksum of that chunk differs from the coordinator's.
+   * Nodes whose checksum of that chunk differs from the checksum most of the compared replicas
+   * hold; with no strict majority (two replicas that differ), from the lowest-numbered node's.
    *
    * @generated from field: repeated int64 node_ids = 2;
    */
@@ -752,7 +910,7 @@ export type VerifyMismatch = Message<"trivet.v1.VerifyMismatch"> & {
  * Use `create(VerifyMismatchSchema)` to create a new message.
  */
 export const VerifyMismatchSchema: GenMessage<VerifyMismatch> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 25);
+  messageDesc(file_trivet_v1_storage, 29);
 
 /**
  * @generated from message trivet.v1.VerifyImageResponse
@@ -786,7 +944,7 @@ export type VerifyImageResponse = Message<"trivet.v1.VerifyImageResponse"> & {
  * Use `create(VerifyImageResponseSchema)` to create a new message.
  */
 export const VerifyImageResponseSchema: GenMessage<VerifyImageResponse> = /*@__PURE__*/
-  messageDesc(file_trivet_v1_storage, 26);
+  messageDesc(file_trivet_v1_storage, 30);
 
 /**
  * @generated from service trivet.v1.VolumeService
@@ -825,6 +983,17 @@ export const VolumeService: GenService<{
     methodKind: "unary";
     input: typeof DeleteVolumeRequestSchema;
     output: typeof DeleteVolumeResponseSchema;
+  },
+  /**
+   * Compares per-chunk checksums of the in-sync replicas of every ready image of the volume,
+   * one image at a time; stops early (the rest unverified) when the client goes away.
+   *
+   * @generated from rpc trivet.v1.VolumeService.VerifyVolume
+   */
+  verifyVolume: {
+    methodKind: "unary";
+    input: typeof VerifyVolumeRequestSchema;
+    output: typeof VerifyVolumeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_trivet_v1_storage, 0);
