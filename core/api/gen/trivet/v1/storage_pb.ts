@@ -823,8 +823,9 @@ export type ResizeImageResponse = Message<"trivet.v1.ResizeImageResponse"> & {
   image?: Image | undefined;
 
   /**
-   * Running VMs that use the image: QEMU's NBD client keeps the size it connected with, so
-   * they see the new size after their next start.
+   * Running VMs that will see the new size only after their next start: those using the image
+   * as a CD-ROM, and those whose host agent reports that an online grow failed. Other running
+   * VMs using it as a disk get it grown online within seconds (core/host/vm-grow.ts).
    *
    * @generated from field: repeated string vms_pending_restart = 2;
    */
