@@ -10,6 +10,7 @@ import type { Replica } from "../state/replica.ts";
 import { heartbeatIntervalMsDefault, nodeHealth, type NodeHealth } from "./liveness.ts";
 import { listNodeEndpoints } from "./node-module.ts";
 import { listVms, listVmStatus } from "../vm/vm-queries.ts";
+import { VmEventDiff } from "./vm-events.ts";
 import { StorageEventDiff } from "../../storage/volume/storage-events.ts";
 import { listImages, listVolumes } from "../../storage/volume/storage-queries.ts";
 
@@ -24,7 +25,7 @@ export class EventSources {
   private lastAuditId = -1;
   private readonly health = new Map<string, NodeHealth>();
   private leader = -1;
-  private readonly vmStates = new Map<string, string>();
+  private readonly vms = new VmEventDiff();
   private readonly storage = new StorageEventDiff();
   private storageIndex = -1;
 
@@ -60,19 +61,10 @@ export class EventSources {
     for (const e of this.storage.step(value, this.nowMs())) this.bus.publish(e);
   }
 
-  /** A VM's reported state changed (running, paused, stopped, crashed, failed…). */
+  /** A VM's reported state changed (running, paused, stopped, crashed, failed…) or a running VM reports an error. */
   private pollVmStates(): void {
     const { vms, status } = this.replica.stateMachine.read((db) => ({ vms: listVms(db), status: listVmStatus(db) })).value;
-    const seen = new Set<string>();
-    for (const vm of vms) {
-      seen.add(vm.id);
-      const state = status.get(vm.id)?.state ?? "unknown";
-      const before = this.vmStates.get(vm.id);
-      this.vmStates.set(vm.id, state);
-      if (before === undefined || before === state) continue;
-      this.bus.publish({ kind: "vm.state", object: `vm/${vm.name}`, message: `VM ${vm.name} is ${state} (was ${before})`, fields: { state, previous: before, vmId: vm.id } });
-    }
-    for (const id of this.vmStates.keys()) if (!seen.has(id)) this.vmStates.delete(id);
+    for (const e of this.vms.step(vms, status)) this.bus.publish(e);
   }
 
   private pollAudit(): void {

@@ -5,7 +5,7 @@
 export interface BusEvent {
   id: number;
   timeMs: number;
-  /** "audit", "node.health", "cluster.leader", "vm.state", "storage.image", "storage.replica", "storage.heal"; later "task.progress", "alert". */
+  /** "audit", "node.health", "cluster.leader", "vm.state", "vm.error", "storage.image", "storage.replica", "storage.heal"; later "task.progress", "alert". */
   kind: string;
   /** "node/n2", "user/alice", "vm/web1". */
   object: string;

@@ -7,11 +7,12 @@ import type { ApiEvent, EventHub, EventListener } from "./events.ts";
 const ev = (kind: string, fields: Record<string, string> = {}, timeMs = 5): ApiEvent => ({ id: "1", kind, object: "x/y", fields, timeMs, message: "" });
 
 describe("event log", () => {
-  it("treats a node down, a crashed VM, a lost leader and an alert as alerts, and nothing else", () => {
+  it("treats a node down, a crashed VM, a running VM's error, a lost leader and an alert as alerts, and nothing else", () => {
     expect(isAlert(ev("node.health", { health: "down", previous: "up" }))).toBe(true);
     expect(isAlert(ev("node.health", { health: "up", previous: "down" }))).toBe(false);
     expect(isAlert(ev("vm.state", { state: "crashed" }))).toBe(true);
     expect(isAlert(ev("vm.state", { state: "running" }))).toBe(false);
+    expect(isAlert(ev("vm.error", { state: "running", error: "growing disk disk0: refused" }))).toBe(true);
     expect(isAlert(ev("cluster.leader", { leader: "0", term: "4" }))).toBe(true);
     expect(isAlert(ev("cluster.leader", { leader: "2", term: "4" }))).toBe(false);
     expect(isAlert(ev("alert"))).toBe(true);

@@ -14,6 +14,7 @@ export function isAlert(e: ApiEvent): boolean {
   if (e.kind === "alert") return true;
   if (e.kind === "node.health") return e.fields.health === "down";
   if (e.kind === "vm.state") return e.fields.state === "crashed" || e.fields.state === "failed";
+  if (e.kind === "vm.error") return true;
   if (e.kind === "cluster.leader") return e.fields.leader === "0" || e.fields.leader === "";
   return false;
 }

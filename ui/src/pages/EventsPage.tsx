@@ -15,7 +15,7 @@ import { filterRows, pageRows } from "../table/sort-filter.ts";
 import { AuditLog } from "./AuditPage.tsx";
 
 /** The kinds the API documents (events.proto, core/cluster/event-sources.ts); others seen are added. */
-export const knownEventKinds = ["vm.state", "node.health", "cluster.leader", "audit", "task.progress", "alert"] as const;
+export const knownEventKinds = ["vm.state", "vm.error", "node.health", "cluster.leader", "audit", "task.progress", "alert"] as const;
 
 export const eventsPerPageDefault = 50;
 
