@@ -127,6 +127,22 @@ describe("storage in the web UI", () => {
     await expect.poll(() => page.getByTestId("volume-row-vol2").count(), { timeout: uiWaitMs }).toBe(0);
   });
 
+  it("creates a replica 2 + arbiter volume from the dialog", async () => {
+    await page.getByRole("button", { name: "Create volume" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel("Name").fill("vol3");
+    await dialog.getByLabel("Replicas").selectOption("2a");
+    await dialog.getByRole("button", { name: "Create" }).click();
+    await page.getByRole("heading", { name: "Volume vol3", level: 1 }).waitFor({ timeout: uiWaitMs });
+    await page.getByRole("link", { name: "Storage", exact: true }).first().click();
+    const row = page.getByTestId("volume-row-vol3");
+    await row.waitFor({ timeout: uiWaitMs });
+    expect(await row.locator("td").nth(1).textContent()).toBe("2 + arbiter");
+    await page.getByRole("button", { name: "Delete volume vol3" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await expect.poll(() => page.getByTestId("volume-row-vol3").count(), { timeout: uiWaitMs }).toBe(0);
+  });
+
   it("creates a disk image, and grows it after a refused shrink shown on the size field", async () => {
     await page.getByRole("tab", { name: "Images" }).click();
     expect(page.url()).toBe(url(nodes[0]!, "/storage/images"));

@@ -1,4 +1,4 @@
-// The "Create volume" dialog: name, replica count, and optionally a brick directory per node
+// The "Create volume" dialog: name, replica count (or 2 + arbiter), and optionally a brick directory per node
 // (empty: the node's default <data dir>/bricks/<volume>). The API's errors show on the field they
 // name, brick_paths[i].path on the path of the node it was sent for.
 import {
@@ -26,12 +26,20 @@ function brickError(err: ApiCallError | undefined, sent: readonly { nodeName: st
   return err!.message.replace(/^field "[^"]*":\s*/, "");
 }
 
+/** The replica choices beyond the default; "2a" is two data copies with Raft as the arbiter. */
+const layoutLabels: Record<string, string> = { "1": "1", "2": "2", "2a": "2 + arbiter (keeps writing on one copy; the cluster's quorum arbitrates)", "3": "3" };
+
+/** The request fields of a replica choice. */
+export function layoutRequest(layout: string): { replicaCount: number; arbiter?: boolean } {
+  return layout === "2a" ? { replicaCount: 2, arbiter: true } : { replicaCount: Number(layout) };
+}
+
 export function VolumeCreateModal({ onClose, onCreated }: { onClose(): void; onCreated(v: Volume): void }) {
   const { client } = useSession();
   const status = usePolled(() => client.call("ClusterService/GetStatus", {}), 0);
   const nodes = (status.data?.nodes ?? []).map((n) => n.name).sort();
   const [name, setName] = useState("");
-  const [replicas, setReplicas] = useState(0);
+  const [layout, setLayout] = useState("0");
   const [paths, setPaths] = useState<Record<string, string>>({});
   const [sent, setSent] = useState<{ nodeName: string; path: string }[]>([]);
   const [error, setError] = useState<ApiCallError>();
@@ -41,13 +49,13 @@ export function VolumeCreateModal({ onClose, onCreated }: { onClose(): void; onC
     const brickPaths = brickPathsOf(paths);
     setSent(brickPaths);
     setBusy(true);
-    client.call("VolumeService/CreateVolume", { name, replicaCount: replicas, brickPaths }).then(
+    client.call("VolumeService/CreateVolume", { name, ...layoutRequest(layout), brickPaths }).then(
       (r) => (r.volume ? onCreated(r.volume) : onClose()),
       (err: unknown) => setError(err instanceof ApiCallError ? err : new ApiCallError("internal", String(err), 0)),
     ).finally(() => setBusy(false));
   };
   const nameErr = fieldError(error, "name");
-  const replicaErr = fieldError(error, "replicaCount");
+  const replicaErr = fieldError(error, "replicaCount") ?? fieldError(error, "arbiter");
   const onField = nameErr || replicaErr || nodes.some((n) => brickError(error, sent, n));
   return (
     <Modal isOpen onClose={onClose} variant="small" aria-labelledby="create-volume-title">
@@ -58,9 +66,9 @@ export function VolumeCreateModal({ onClose, onCreated }: { onClose(): void; onC
           <TextField id="volume-name" label="Name" value={name} onChange={setName} isRequired autoFocus autoComplete="off" error={nameErr}
             hint="a-z, 0-9 and “-”, up to 63 characters" />
           <FormGroup label="Replicas" fieldId="volume-replicas">
-            <FormSelect id="volume-replicas" value={String(replicas)} onChange={(_e, v) => setReplicas(Number(v))} validated={replicaErr ? "error" : "default"}>
+            <FormSelect id="volume-replicas" value={layout} onChange={(_e, v) => setLayout(v)} validated={replicaErr ? "error" : "default"}>
               <FormSelectOption value="0" label={`Default (${Math.min(volumeReplicaCountMax, nodes.length || volumeReplicaCountMax)}: one per node, up to ${volumeReplicaCountMax})`} />
-              {[1, 2, 3].map((n) => <FormSelectOption key={n} value={String(n)} label={String(n)} />)}
+              {["1", "2", "2a", "3"].map((v) => <FormSelectOption key={v} value={v} label={layoutLabels[v] ?? v} />)}
             </FormSelect>
             {replicaErr && <FormHelperText><HelperText><HelperTextItem variant="error">{replicaErr}</HelperTextItem></HelperText></FormHelperText>}
           </FormGroup>
