@@ -127,6 +127,12 @@ export class RaftHost {
   private readonly readsInFlight = new Map<string, PendingRead[]>();
   private readonly readsWaitingApply: Array<{ index: number; reads: PendingRead[] }> = [];
   private readSeq = 0;
+  /**
+   * Distinguishes this process's read contexts from those of the node's earlier lives: the
+   * leader de-duplicates pending reads by context, and one from before a restart carries an
+   * older index.
+   */
+  private readonly readEpoch = randomInt(2 ** 47).toString(36);
   private leader = 0;
   private term = 0;
   private role: Role = "follower";
@@ -272,7 +278,8 @@ export class RaftHost {
   }
 
   /**
-   * Proposes a membership change (one at a time); resolves with the new configuration once
+   * Proposes a membership change (one at a time: while another is in the log but not applied,
+   * this one waits for it, up to proposalTimeoutMs); resolves with the new configuration once
    * applied here. A joining node's address travels in `cc.context`.
    */
   changeMembership(cc: ConfChange): Promise<ConfState> {
@@ -339,6 +346,13 @@ export class RaftHost {
       this.unproposed.push(...ps);
       return;
     }
+    // The change in the log that is not applied yet may be this very one, proposed again after
+    // a leader change (applying it resolves the caller), or another one: either way, try again
+    // once it is applied (retryUnproposed) instead of failing a change that may take effect.
+    if (err instanceof RaftError && err.code === "conf_change_pending" && ps.every((p) => p.conf)) {
+      this.unproposed.push(...ps);
+      return;
+    }
     for (const p of ps) {
       this.pending.delete(p.key);
       p.reject(err instanceof Error ? err : new Error(String(err)));
@@ -363,8 +377,22 @@ export class RaftHost {
       }
     }
     this.unproposed = this.unproposed.filter((p) => this.pending.has(p.key));
+    this.retryUnproposed();
     this.expireReads(now);
     this.schedule();
+  }
+
+  /**
+   * Proposals Raft dropped while a leader was known (a leadership transfer in progress, the
+   * uncommitted-bytes bound) go back to Raft on each tick: a transfer that is abandoned, or a
+   * log that drains, changes no leader, so waiting for a leader change would hold them until
+   * their deadline.
+   */
+  private retryUnproposed(): void {
+    if (this.leader === 0 || this.unproposed.length === 0) return;
+    const retry = this.unproposed;
+    this.unproposed = [];
+    for (const p of retry) this.submit(p);
   }
 
   private schedule(): void {
@@ -543,7 +571,7 @@ export class RaftHost {
 
   private flushReads(): void {
     if (this.readsQueued.length === 0 || this.leader === 0) return;
-    const ctx = `r${this.id}-${++this.readSeq}`;
+    const ctx = `r${this.id}.${this.readEpoch}-${++this.readSeq}`;
     const reads = this.readsQueued;
     this.readsQueued = [];
     try {
@@ -583,6 +611,13 @@ export class RaftHost {
       return true;
     };
     this.readsQueued = this.readsQueued.filter((r) => !expired(r));
+    // A read whose index is known still waits for this node to apply it, which a partition
+    // from the leader can hold up indefinitely.
+    for (let i = this.readsWaitingApply.length - 1; i >= 0; i--) {
+      const w = this.readsWaitingApply[i]!;
+      w.reads = w.reads.filter((r) => !expired(r));
+      if (w.reads.length === 0) this.readsWaitingApply.splice(i, 1);
+    }
     for (const [ctx, reads] of this.readsInFlight) {
       const left = reads.filter((r) => !expired(r));
       if (left.length === 0) this.readsInFlight.delete(ctx);
