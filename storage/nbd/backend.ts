@@ -22,6 +22,11 @@ export interface BlockBackend {
   readonly readOnly?: boolean;
   read(offset: number, length: number): Promise<Buffer>;
   write(offset: number, data: Buffer, options: WriteOptions): Promise<void>;
+  /**
+   * Optional: the same as write() of the parts joined, for data that arrived in pieces; a
+   * backend that copies or sends the data anyway saves the joining allocation and copy.
+   */
+  writeParts?(offset: number, parts: readonly Buffer[], options: WriteOptions): Promise<void>;
   /** Everything written (and acknowledged) before the call is on stable storage when it resolves. */
   flush(): Promise<void>;
   /** A hint: the range's contents are unspecified afterwards until rewritten. */

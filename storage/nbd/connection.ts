@@ -39,6 +39,9 @@ export interface Timers {
   setImmediate(fn: () => void): void;
 }
 
+/** WRITE payloads this long reach a backend with writeParts as the received pieces, not joined. */
+export const writePartsBytesMin = 128 * 1024;
+
 const allowedFlags: Record<number, number> = {
   [cmd.read]: cmdFlag.fua | cmdFlag.df,
   [cmd.write]: cmdFlag.fua,
@@ -163,10 +166,11 @@ export class NbdConnection {
         this.pending = req;
       }
       const req = this.pending;
-      let payload: Buffer | null = null;
+      let payload: Buffer | readonly Buffer[] | null = null;
       if (req.type === cmd.write) {
         if (this.queue.length < req.length) break;
-        payload = this.queue.take(req.length);
+        const split = req.length >= writePartsBytesMin && s.backend.writeParts !== undefined;
+        payload = split ? this.queue.takeParts(req.length) : this.queue.take(req.length);
       }
       this.pending = null;
       if (req.type === cmd.disc) {
@@ -181,7 +185,7 @@ export class NbdConnection {
     this.maybeFinish();
   }
 
-  private start(s: Negotiated, req: Request, payload: Buffer | null): void {
+  private start(s: Negotiated, req: Request, payload: Buffer | readonly Buffer[] | null): void {
     const invalid = validate(s.backend, req);
     if (invalid !== null) {
       this.replyError(req, invalid.errno, invalid.message);
@@ -248,14 +252,17 @@ function validate(backend: BlockBackend, req: Request): { errno: number; message
   return null;
 }
 
-async function serve(backend: BlockBackend, req: Request, payload: Buffer | null): Promise<Buffer | null> {
+async function serve(backend: BlockBackend, req: Request, payload: Buffer | readonly Buffer[] | null): Promise<Buffer | null> {
   const offset = Number(req.offset);
   const fua = (req.flags & cmdFlag.fua) !== 0;
   switch (req.type) {
     case cmd.read:
       return req.length === 0 ? Buffer.alloc(0) : backend.read(offset, req.length);
     case cmd.write:
-      if (payload !== null && payload.length > 0) await backend.write(offset, payload, { fua });
+      if (payload === null || req.length === 0) return null;
+      if (Buffer.isBuffer(payload)) await backend.write(offset, payload, { fua });
+      else if (backend.writeParts !== undefined) await backend.writeParts(offset, payload, { fua });
+      else await backend.write(offset, Buffer.concat(payload), { fua });
       return null;
     case cmd.flush:
       await backend.flush();

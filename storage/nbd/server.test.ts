@@ -223,6 +223,36 @@ describe("negotiation", () => {
 });
 
 describe("transmission", () => {
+  it("hands a large write that arrived in pieces to writeParts unjoined, small ones to write", async () => {
+    const calls: { kind: string; parts: number }[] = [];
+    class PartsBackend extends MemoryBackend {
+      override async write(offset: number, data: Buffer, o: { fua: boolean }): Promise<void> {
+        calls.push({ kind: "write", parts: 1 });
+        return super.write(offset, data, o);
+      }
+      async writeParts(offset: number, parts: readonly Buffer[], o: { fua: boolean }): Promise<void> {
+        calls.push({ kind: "parts", parts: parts.length });
+        return super.write(offset, Buffer.concat(parts), o);
+      }
+    }
+    const b = new PartsBackend(sizeBytes);
+    const c = await client(await startServer(b));
+    await c.handshake("disk", false);
+    const big = randomBytes(256 * 1024);
+    c.send(cmd.write, 1n, 4096n, big.length, { data: big.subarray(0, 1000) });
+    await new Promise((r) => setTimeout(r, settleMs)); // the rest arrives in a later chunk
+    c.socket.write(big.subarray(1000));
+    expect(await c.simpleReply()).toEqual({ error: 0, handle: 1n });
+    const small = randomBytes(4096);
+    c.send(cmd.write, 2n, 0n, small.length, { data: small });
+    expect(await c.simpleReply()).toEqual({ error: 0, handle: 2n });
+    expect(calls[0]!.kind).toBe("parts");
+    expect(calls[0]!.parts).toBeGreaterThan(1);
+    expect(calls[1]).toEqual({ kind: "write", parts: 1 });
+    expect((await b.read(4096, big.length)).equals(big)).toBe(true);
+    expect((await b.read(0, small.length)).equals(small)).toBe(true);
+  });
+
   it("writes and reads back with simple and with structured replies", async () => {
     const path = await startServer(backend);
     const data = randomBytes(5000);

@@ -4,8 +4,8 @@
 // memory, so a brick that restarts still refuses every writer it had fenced.
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import type { BlockBackend } from "../nbd/backend.ts";
-import { FileBackend } from "../brick/file-backend.ts";
+import type { BlockBackend, WriteOptions } from "../nbd/backend.ts";
+import { BrickFile } from "./brick-file.ts";
 import { ReplicationError } from "./errors.ts";
 
 export interface ResolvedImage {
@@ -18,6 +18,8 @@ export type ResolveImage = (imageId: string) => ResolvedImage | undefined;
 /** A brick file open for serving; grow() is how GROW reaches it. */
 export interface BrickImage extends BlockBackend {
   close(): Promise<void>;
+  /** A write whose data arrived in pieces (in order); lets the file copy them once, where it copies anyway. */
+  writeParts?(offset: number, parts: readonly Buffer[], options: WriteOptions): Promise<void>;
 }
 
 /** Opens (creating sparse, or growing to) the file at path with at least sizeBytes. */
@@ -34,7 +36,8 @@ export type OpenBrickImage = (path: string, sizeBytes: number) => Promise<BrickI
  */
 export const brickSyncIoBytesMax = 64 * 1024;
 
-export const openFileBrickImage: OpenBrickImage = (p, sizeBytes) => FileBackend.open({ path: p, sizeBytes, syncIoBytesMax: brickSyncIoBytesMax });
+/** Large aligned writes bypass the page cache (brick-file.ts says why); reads and small writes use it. */
+export const openFileBrickImage: OpenBrickImage = (p, sizeBytes) => BrickFile.open({ path: p, sizeBytes, syncIoBytesMax: brickSyncIoBytesMax });
 
 export interface EpochStore {
   /** The persisted highest epoch of the image at imagePath, 0 when none was ever stored. */

@@ -80,7 +80,7 @@ export interface RequestHeader {
   payloadBytes: number;
 }
 
-export interface Request extends RequestHeader {
+export interface Request extends RequestHeader, Payload {
   /** WRITE data, or the UTF-8 image id of OPEN; empty otherwise. */
   payload: Buffer;
 }
@@ -93,7 +93,7 @@ export interface ReplyHeader {
   payloadBytes: number;
 }
 
-export interface Reply extends ReplyHeader {
+export interface Reply extends ReplyHeader, Payload {
   /** READ data, CHECKSUMS digests, or a UTF-8 error message. */
   payload: Buffer;
 }
@@ -197,9 +197,15 @@ export class FrameDecoder<H extends { payloadBytes: number }> {
   private readonly queue = new ByteQueue();
   private header: H | null = null;
 
+  /**
+   * partsBytesMin: a payload at least this long that spans received chunks is handed out as
+   * `parts` (views) and joined into `payload` only if someone reads it, so a consumer that copies
+   * it somewhere anyway (a direct write's aligned buffer) saves an allocation and a copy.
+   */
   constructor(
     private readonly headerBytes: number,
     private readonly decodeHeader: (b: Buffer) => H,
+    private readonly partsBytesMin = Infinity,
   ) {}
 
   push(chunk: Buffer): void {
@@ -211,7 +217,7 @@ export class FrameDecoder<H extends { payloadBytes: number }> {
   }
 
   /** The next complete frame, or null when more bytes are needed. Throws ProtocolError. */
-  next(): (H & { payload: Buffer }) | null {
+  next(): (H & Payload) | null {
     if (this.header === null) {
       if (this.queue.length < this.headerBytes) return null;
       this.header = this.decodeHeader(this.queue.take(this.headerBytes));
@@ -219,15 +225,28 @@ export class FrameDecoder<H extends { payloadBytes: number }> {
     const h = this.header;
     if (this.queue.length < h.payloadBytes) return null;
     this.header = null;
-    const payload = h.payloadBytes === 0 ? emptyBuffer : this.queue.take(h.payloadBytes);
-    return Object.assign(h, { payload });
+    if (h.payloadBytes === 0) return Object.assign(h, { payload: emptyBuffer, parts: null });
+    if (h.payloadBytes < this.partsBytesMin) return Object.assign(h, { payload: this.queue.take(h.payloadBytes), parts: null });
+    const parts = this.queue.takeParts(h.payloadBytes);
+    if (parts.length === 1) return Object.assign(h, { payload: parts[0]!, parts: null });
+    let joined: Buffer | null = null;
+    const frame = Object.assign(h, { parts }) as H & { parts: readonly Buffer[] };
+    Object.defineProperty(frame, "payload", { get: () => (joined ??= Buffer.concat(parts, h.payloadBytes)), enumerable: true });
+    return frame as H & Payload;
   }
+}
+
+/** A frame's payload; `parts` is set (views, in order) when it was not joined on arrival. */
+export interface Payload {
+  payload: Buffer;
+  parts: readonly Buffer[] | null;
 }
 
 const emptyBuffer = Buffer.alloc(0);
 
-export function requestDecoder(): FrameDecoder<RequestHeader> {
-  return new FrameDecoder(requestHeaderBytes, decodeRequestHeader);
+/** partsBytesMin: see FrameDecoder (the brick server splits large WRITE payloads). */
+export function requestDecoder(partsBytesMin = Infinity): FrameDecoder<RequestHeader> {
+  return new FrameDecoder(requestHeaderBytes, decodeRequestHeader, partsBytesMin);
 }
 
 export function replyDecoder(): FrameDecoder<ReplyHeader> {

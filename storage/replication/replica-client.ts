@@ -1,10 +1,11 @@
 // The coordinator side of one replication channel to one brick for one image. Requests are
-// pipelined with handles; the channel is opened lazily (connect, then OPEN at the writer epoch)
-// and re-opened after it breaks. A request without a reply within replicaTimeoutMs breaks the
+// pipelined with handles and sent through a FrameWriter; the channel is opened lazily (connect,
+// then OPEN at the writer epoch) and re-opened after it breaks. A request without a reply within replicaTimeoutMs breaks the
 // channel: every request in flight fails with "timeout" (one sweep timer, not one per request),
 // and later replies on the dead channel cannot be confused with new ones.
 import type { Duplex } from "node:stream";
 import { ReplicationError } from "./errors.ts";
+import { FrameWriter } from "./frame-writer.ts";
 import type { ReplicationErrorCode } from "./errors.ts";
 import { encodeRequestHeader, op, protocolLimits, replyDecoder, reqFlag, status, statusName } from "./protocol.ts";
 import type { FrameDecoder, Reply, ReplyHeader } from "./protocol.ts";
@@ -54,7 +55,7 @@ interface Channel {
   stream: Duplex;
   decoder: FrameDecoder<ReplyHeader>;
   pending: Map<number, Pending>;
-  corked: boolean;
+  out: FrameWriter;
   dead: boolean;
 }
 
@@ -100,6 +101,14 @@ export class ReplicaClient {
     await Promise.all(parts);
   }
 
+  /** write() of the parts joined: each part goes to the channel as it is (none is copied when large). */
+  async writeParts(offset: number, parts: readonly Buffer[], fua: boolean): Promise<void> {
+    let length = 0;
+    for (const p of parts) length += p.length;
+    if (length > protocolLimits.dataBytesMax) return this.write(offset, Buffer.concat(parts, length), fua);
+    await this.call(op.write, fua ? reqFlag.fua : 0, offset, 0, 0, parts, "writing");
+  }
+
   async read(offset: number, length: number): Promise<Buffer> {
     const max = protocolLimits.dataBytesMax;
     if (length <= max) return (await this.call(op.read, 0, offset, length, 0, null, "reading")).payload;
@@ -137,7 +146,7 @@ export class ReplicaClient {
     const ch = this.channel;
     if (ch === null || ch.dead) return;
     const bye = this.send(ch, op.close, 0, 0, 0, 0, null, "closing").catch(() => undefined);
-    this.flushCork(ch);
+    ch.out.flushNow();
     await bye;
     ch.stream.end();
     this.kill(ch, "closed", `channel to node ${this.nodeId} closed`);
@@ -148,36 +157,28 @@ export class ReplicaClient {
     if (this.channel !== null) this.kill(this.channel, "closed", `${reason}`);
   }
 
-  private call(type: number, flags: number, offset: number, length: number, chunkBytes: number, payload: Buffer | null, what: string): Promise<Reply> {
+  private call(type: number, flags: number, offset: number, length: number, chunkBytes: number, payload: Buffer | readonly Buffer[] | null, what: string): Promise<Reply> {
     const ch = this.channel;
     if (ch !== null && !ch.dead) return this.send(ch, type, flags, offset, length, chunkBytes, payload, what);
     return this.ready().then((c) => this.send(c, type, flags, offset, length, chunkBytes, payload, what));
   }
 
-  private send(ch: Channel, type: number, flags: number, offset: number, length: number, chunkBytes: number, payload: Buffer | null, what: string): Promise<Reply> {
+  private send(ch: Channel, type: number, flags: number, offset: number, length: number, chunkBytes: number, payload: Buffer | readonly Buffer[] | null, what: string): Promise<Reply> {
     if (ch.dead) return Promise.reject(this.error("closed", `${what} at ${offset}: the channel broke`));
     if (ch.pending.size >= this.o.pendingMax) return Promise.reject(this.error("io", `${what} at ${offset}: ${this.o.pendingMax} requests already pending`));
     const handle = this.nextHandle++;
-    const n = payload === null ? 0 : payload.length;
+    const parts = payload === null ? [] : Buffer.isBuffer(payload) ? [payload] : payload;
+    let n = 0;
+    for (const p of parts) n += p.length;
     const header = encodeRequestHeader({ op: type, flags, handle, epoch: this.o.epoch, offset, length, chunkBytes }, n);
-    if (!ch.corked) {
-      ch.corked = true;
-      ch.stream.cork();
-      this.o.timers.setImmediate(() => this.flushCork(ch));
-    }
-    ch.stream.write(header);
-    if (payload !== null && n > 0) ch.stream.write(payload);
+    ch.out.push(header);
+    for (const p of parts) ch.out.push(p);
     if (ch.pending.size === 0) this.armSweep(ch);
     return new Promise<Reply>((resolve, reject) => {
       ch.pending.set(handle, { handle, sentAtMs: this.o.timers.nowMs(), what: `${what} at ${offset}`, resolve, reject });
     });
   }
 
-  private flushCork(ch: Channel): void {
-    if (!ch.corked) return;
-    ch.corked = false;
-    ch.stream.uncork();
-  }
 
   private ready(): Promise<Channel> {
     if (this.closed) return Promise.reject(this.error("closed", `image ${this.o.imageId}: client closed`));
@@ -202,12 +203,13 @@ export class ReplicaClient {
     } finally {
       timers.clearTimeout(timer);
     }
-    const ch: Channel = { stream, decoder: replyDecoder(), pending: new Map(), corked: false, dead: false };
+    const out = new FrameWriter(stream, (fn) => this.o.timers.setImmediate(fn));
+    const ch: Channel = { stream, decoder: replyDecoder(), pending: new Map(), out, dead: false };
     stream.on("data", (chunk: Buffer) => this.onData(ch, chunk));
     stream.on("error", (err: Error) => this.kill(ch, "closed", `channel to node ${this.nodeId} failed: ${err.message}`));
     stream.on("close", () => this.kill(ch, "closed", `channel to node ${this.nodeId} closed`));
     const opened = this.send(ch, op.open, 0, this.o.sizeBytes, 0, 0, Buffer.from(this.o.imageId, "utf8"), `opening image ${this.o.imageId}`);
-    this.flushCork(ch);
+    ch.out.flushNow();
     try {
       await opened;
     } catch (err) {

@@ -7,6 +7,7 @@
 import type { Duplex } from "node:stream";
 import type { Logger } from "../../core/raft/types.ts";
 import { StorageError } from "../nbd/backend.ts";
+import { brickFileDefaults } from "./brick-file.ts";
 import { computeChecksums } from "./checksums.ts";
 import { ReplicationError } from "./errors.ts";
 import { fileEpochStore, ImageTable, openFileBrickImage } from "./image-table.ts";
@@ -87,7 +88,8 @@ export class ReplicaServer {
 }
 
 class ReplicaChannel {
-  private readonly decoder: FrameDecoder<RequestHeader> = requestDecoder();
+  /** Large WRITE payloads stay in received pieces: the brick file copies them into aligned memory anyway. */
+  private readonly decoder: FrameDecoder<RequestHeader> = requestDecoder(brickFileDefaults.directWriteBytesMin);
   private image: OpenImage | null = null;
   private epoch = 0;
   private opening = false;
@@ -188,7 +190,8 @@ class ReplicaChannel {
     const fua = (req.flags & reqFlag.fua) !== 0;
     switch (req.op) {
       case op.write:
-        await b.write(req.offset, req.payload, { fua });
+        if (req.parts !== null && b.writeParts !== undefined) await b.writeParts(req.offset, req.parts, { fua });
+        else await b.write(req.offset, req.payload, { fua });
         return none;
       case op.read:
         if (req.length > protocolLimits.dataBytesMax) throw new ReplicationError("invalid_argument", `read of ${req.length} bytes exceeds ${protocolLimits.dataBytesMax}`);

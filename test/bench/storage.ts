@@ -8,16 +8,18 @@
 //
 // Systems run one after the other (the others stopped), each image written once in full before
 // its jobs so reads hit data, a sync(1) before every job. Caching differs by design and is printed:
-// Trivet's bricks and qsd (cache.direct=off) go through the page cache, fio's nbd engine sends no
+// Trivet's bricks write 128 KiB and larger aligned requests O_DIRECT and the rest (and all reads)
+// through the page cache; qsd (cache.direct=off) uses the page cache; fio's nbd engine sends no
 // FLUSH; gluster's virt group (strict-o-direct) and the local file (--direct=1) bypass it.
 //
 // Environment: BENCH_RUNTIME_S (per job, default 8), BENCH_RAMP_S (default 1), BENCH_IMAGE_MIB
-// (default 1024), BENCH_SYSTEMS (default "trivet,gluster,ceiling,local"), BENCH_DIR.
+// (default 1024), BENCH_SYSTEMS (default "trivet,gluster,ceiling,local"), BENCH_JOBS (a subset of
+// the job keys, for iterating on one; default all), BENCH_DIR.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fillArgs, measure, runFio, storageJobs, type FioFigures, type FioTarget, type JobKey } from "./fio.ts";
+import { fillArgs, measure, runFio, storageJobs, type FioFigures, type FioJob, type FioTarget, type JobKey } from "./fio.ts";
 import { startGluster } from "./gluster.ts";
 import { startTrivetTarget } from "./storage-trivet.ts";
 
@@ -39,7 +41,8 @@ interface Started {
   stop(): Promise<void>;
 }
 
-type Figures = Record<JobKey, FioFigures>;
+/** Per job; a job left out by BENCH_JOBS has no entry. */
+type Figures = Partial<Record<JobKey, FioFigures>>;
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -54,7 +57,7 @@ function nbdTarget(name: string, uri: string): FioTarget {
 
 async function startTrivet(): Promise<Started> {
   const t = await startTrivetTarget();
-  return { target: nbdTarget("trivet", t.uri), cache: "page cache (buffered bricks)", notes: [], stop: t.stop };
+  return { target: nbdTarget("trivet", t.uri), cache: "bricks: O_DIRECT writes >= 128 KiB, page cache for smaller writes and reads", notes: [], stop: t.stop };
 }
 
 async function startGlusterSystem(dir: string): Promise<Started> {
@@ -118,14 +121,14 @@ async function benchSystem(key: SystemKey, s: Started, runtimeS: number, rampS: 
     for (const n of s.notes) log(n);
     log(`${key}: writing the ${sizeBytes / mib} MiB image once (${s.cache})`);
     await runFio(fillArgs(s.target, sizeBytes), fillTimeoutMs);
-    const out: Partial<Figures> = {};
-    for (const job of storageJobs) {
+    const out: Figures = {};
+    for (const job of selectedJobs()) {
       await syncAll();
       const f = await measure(s.target, job, { runtimeS, rampS, sizeBytes });
       log(`${key.padEnd(8)} ${job.label.padEnd(22)} ${f.iops.toFixed(0).padStart(8)} IOPS ${f.mbPerS.toFixed(1).padStart(8)} MB/s  p50 ${f.latP50Us.toFixed(0)} µs  p99 ${f.latP99Us.toFixed(0)} µs`);
       out[job.key] = f;
     }
-    return out as Figures;
+    return out;
   } finally {
     await s.stop();
   }
@@ -147,6 +150,14 @@ function selectedSystems(): SystemKey[] {
   return keys as SystemKey[];
 }
 
+function selectedJobs(): FioJob[] {
+  const raw = process.env.BENCH_JOBS;
+  if (raw === undefined || raw === "") return [...storageJobs];
+  const keys = raw.split(",").map((k) => k.trim()).filter(Boolean);
+  for (const k of keys) if (!storageJobs.some((j) => j.key === k)) throw new Error(`reading BENCH_JOBS: unknown job "${k}" (known: ${storageJobs.map((j) => j.key).join(", ")})`);
+  return storageJobs.filter((j) => keys.includes(j.key));
+}
+
 /** Keeps the start (what was being done) and the end (usually the cause) of a long reason. */
 function shorten(text: string): string {
   return text.length <= reasonCharsMax ? text : `${text.slice(0, reasonCharsMax / 4)} … ${text.slice(-(reasonCharsMax * 3) / 4)}`;
@@ -154,7 +165,11 @@ function shorten(text: string): string {
 
 function ratios(a: Figures | null, b: Figures | null): Record<JobKey, number | null> {
   const out: Partial<Record<JobKey, number | null>> = {};
-  for (const job of storageJobs) out[job.key] = a === null || b === null ? null : Math.round((a[job.key].iops / b[job.key].iops) * 100) / 100;
+  for (const job of storageJobs) {
+    const x = a?.[job.key];
+    const y = b?.[job.key];
+    out[job.key] = x === undefined || y === undefined ? null : Math.round((x.iops / y.iops) * 100) / 100;
+  }
   return out as Record<JobKey, number | null>;
 }
 
@@ -170,6 +185,7 @@ function printTable(results: Record<SystemKey, Figures | null>, reasons: Partial
     }
     for (const job of storageJobs) {
       const f = r[job.key];
+      if (f === undefined) continue;
       log(line([key, job.label, f.iops.toFixed(0), f.mbPerS.toFixed(1), f.latP50Us.toFixed(0), f.latP99Us.toFixed(0)]));
     }
   }
