@@ -2,8 +2,11 @@
 // daemons (storage-trivet.ts); node n3 is killed, fio writes the whole 1 GiB image through n1
 // (so every extent of n3's copy is dirty), n3 is started again, and the time until the
 // replicated state calls its copy in sync again is measured, together with the heal's own
-// duration from n1's log. Last line JSON: {"bench":"heal","dirty_mib":…,"heal_ms":…,…}.
-import { spawnSync } from "node:child_process";
+// duration from n1's log. A qemu-io process keeps the image open throughout, as a running guest
+// would: n1 stays its coordinator and keeps the dirty map, so the heal copies only the dirty
+// regions (a heal of an image nobody holds open compares checksums of the whole image first).
+// Last line JSON: {"bench":"heal","dirty_mib":…,"heal_ms":…,"heal_mode":…,…}.
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { ImageService } from "../../core/api/gen/trivet/v1/storage_pb.ts";
 import { DaemonCluster } from "../cluster/daemon-cluster.ts";
@@ -19,6 +22,8 @@ async function main(): Promise<void> {
   const n1 = t.nodes[0]!;
   const n3 = t.nodes[2]!;
   const api = t.cluster.client(n1);
+  // The "guest": an idle qemu-io holding an NBD connection until told to quit.
+  const holder = spawn("qemu-io", ["-f", "raw", t.uri], { stdio: ["pipe", "ignore", "inherit"] });
   try {
     await t.cluster.kill(n3);
     const fio = spawnSync("fio", ["--name=dirty", "--ioengine=nbd", `--uri=${t.uri}`, "--rw=write", "--bs=1M", "--iodepth=16", `--size=${dirtyMiB}M`, "--output-format=terse"], { encoding: "utf8", timeout: fioTimeoutMs });
@@ -38,12 +43,14 @@ async function main(): Promise<void> {
     if (!verified.consistent) throw new Error(`after the heal the copies differ: ${JSON.stringify(verified.mismatches.slice(0, 5).map((m) => Number(m.offset)))}`);
     console.log(`verify after the heal: ${verified.replicas.length} copies, consistent`);
     const log = fs.readFileSync(n1.log, "utf8").slice(logStart).split("\n").filter((l) => l.includes("\"replica healed\""));
-    const healed = log.length > 0 ? (JSON.parse(log[log.length - 1]!) as { ms: number; copiedBytes: number }) : null;
+    const healed = log.length > 0 ? (JSON.parse(log[log.length - 1]!) as { ms: number; copiedBytes: number; comparedBytes: number }) : null;
+    const mode = healed === null ? null : healed.comparedBytes > 0 ? "compare" : "dirty";
     const copyMs = healed?.ms ?? null;
     console.log(`n3 back in sync ${healMs} ms after its daemon was started (daemon start + reconnect + heal)`);
-    if (healed) console.log(`heal itself: ${healed.copiedBytes / 2 ** 20} MiB copied in ${healed.ms} ms = ${(healed.copiedBytes / 2 ** 20 / (healed.ms / 1000)).toFixed(0)} MiB/s (throttle: 200 MiB/s default)`);
-    console.log(JSON.stringify({ bench: "heal", dirty_mib: dirtyMiB, heal_ms: healMs, heal_copy_ms: copyMs, copied_mib: healed ? healed.copiedBytes / 2 ** 20 : null, loadavg1m: Number((await import("node:os")).loadavg()[0]!.toFixed(2)) }));
+    if (healed) console.log(`heal itself: ${healed.copiedBytes / 2 ** 20} MiB copied in ${healed.ms} ms = ${(healed.copiedBytes / 2 ** 20 / (healed.ms / 1000)).toFixed(0)} MiB/s, ${mode} heal${mode === "compare" ? ` (${healed.comparedBytes / 2 ** 20} MiB compared)` : ""} (throttle: 200 MiB/s default)`);
+    console.log(JSON.stringify({ bench: "heal", dirty_mib: dirtyMiB, heal_ms: healMs, heal_copy_ms: copyMs, heal_mode: mode, copied_mib: healed ? healed.copiedBytes / 2 ** 20 : null, loadavg1m: Number((await import("node:os")).loadavg()[0]!.toFixed(2)) }));
   } finally {
+    holder.stdin.end("quit\n");
     api.close();
     await t.stop();
   }
