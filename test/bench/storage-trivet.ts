@@ -5,8 +5,7 @@
 // CLI command that does not exist yet) rejects with what was being done; the cluster is stopped.
 import { execFile } from "node:child_process";
 import fs from "node:fs";
-import path from "node:path";
-import { cli, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
+import { cli, DaemonCluster, nbdSocket, type DaemonNode } from "../cluster/daemon-cluster.ts";
 
 const votersTimeoutMs = 120_000;
 const socketTimeoutMs = 60_000;
@@ -88,10 +87,10 @@ export async function startTrivetTarget(): Promise<TrivetTarget> {
   try {
     const nodes = await startCluster(c);
     const n1 = nodes[0]!;
-    const conn = ["--server", n1.api, "--token", c.adminToken, "--ca-file", path.join(n1.dataDir, "tls", "ca.crt")];
+    const conn = c.conn(n1);
     runCli(["volume", "create", trivetVolume, "--replicas", "3"], conn);
     runCli(["image", "create", trivetImage, "--volume", trivetVolume, "--size", "1G"], conn);
-    const socketPath = path.join(n1.dataDir, "run", "nbd.sock");
+    const socketPath = nbdSocket(n1);
     await DaemonCluster.retry(async () => fs.statSync(socketPath), socketTimeoutMs, socketPollMs).catch((err: unknown) => {
       throw new TrivetTargetError("nbd_socket", `waiting for node n1's NBD socket ${socketPath}: not there after ${socketTimeoutMs} ms`, { cause: err });
     });

@@ -116,13 +116,13 @@ function log(line: string): void {
 }
 
 /** Fills the image, then runs every job once; the system is stopped whatever happens. */
-async function benchSystem(key: SystemKey, s: Started, runtimeS: number, rampS: number, sizeBytes: number): Promise<Figures> {
+async function benchSystem(key: SystemKey, s: Started, jobs: readonly FioJob[], runtimeS: number, rampS: number, sizeBytes: number): Promise<Figures> {
   try {
     for (const n of s.notes) log(n);
     log(`${key}: writing the ${sizeBytes / mib} MiB image once (${s.cache})`);
     await runFio(fillArgs(s.target, sizeBytes), fillTimeoutMs);
     const out: Figures = {};
-    for (const job of selectedJobs()) {
+    for (const job of jobs) {
       await syncAll();
       const f = await measure(s.target, job, { runtimeS, rampS, sizeBytes });
       log(`${key.padEnd(8)} ${job.label.padEnd(22)} ${f.iops.toFixed(0).padStart(8)} IOPS ${f.mbPerS.toFixed(1).padStart(8)} MB/s  p50 ${f.latP50Us.toFixed(0)} µs  p99 ${f.latP99Us.toFixed(0)} µs`);
@@ -143,18 +143,21 @@ function starter(key: SystemKey, dir: string, sizeBytes: number): () => Promise<
   }
 }
 
-function selectedSystems(): SystemKey[] {
-  const raw = process.env.BENCH_SYSTEMS ?? systemKeys.join(",");
+/** The comma-separated names in `raw`, each checked against `known` (what names `name` the variable, `what` one entry). */
+function namesFrom(name: string, what: string, raw: string, known: readonly string[]): string[] {
   const keys = raw.split(",").map((k) => k.trim()).filter(Boolean);
-  for (const k of keys) if (!(systemKeys as readonly string[]).includes(k)) throw new Error(`reading BENCH_SYSTEMS: unknown system "${k}" (known: ${systemKeys.join(", ")})`);
-  return keys as SystemKey[];
+  for (const k of keys) if (!known.includes(k)) throw new Error(`reading ${name}: unknown ${what} "${k}" (known: ${known.join(", ")})`);
+  return keys;
+}
+
+function selectedSystems(): SystemKey[] {
+  return namesFrom("BENCH_SYSTEMS", "system", process.env.BENCH_SYSTEMS ?? systemKeys.join(","), systemKeys) as SystemKey[];
 }
 
 function selectedJobs(): FioJob[] {
   const raw = process.env.BENCH_JOBS;
   if (raw === undefined || raw === "") return [...storageJobs];
-  const keys = raw.split(",").map((k) => k.trim()).filter(Boolean);
-  for (const k of keys) if (!storageJobs.some((j) => j.key === k)) throw new Error(`reading BENCH_JOBS: unknown job "${k}" (known: ${storageJobs.map((j) => j.key).join(", ")})`);
+  const keys = namesFrom("BENCH_JOBS", "job", raw, storageJobs.map((j) => j.key));
   return storageJobs.filter((j) => keys.includes(j.key));
 }
 
@@ -207,6 +210,7 @@ async function main(): Promise<void> {
   const rampS = envInt("BENCH_RAMP_S", 1);
   const sizeBytes = envInt("BENCH_IMAGE_MIB", 1024) * mib;
   const selected = selectedSystems();
+  const jobs = selectedJobs();
   const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), "trivet-bench-storage-"));
   const results: Record<SystemKey, Figures | null> = { trivet: null, gluster: null, ceiling: null, local: null };
   const reasons: Partial<Record<SystemKey, string>> = {};
@@ -227,7 +231,7 @@ async function main(): Promise<void> {
       try {
         started = await starter(key, dir, sizeBytes)();
         current = started;
-        results[key] = await benchSystem(key, started, runtimeS, rampS, sizeBytes);
+        results[key] = await benchSystem(key, started, jobs, runtimeS, rampS, sizeBytes);
       } catch (err) {
         const why = shorten((err instanceof Error ? err.message : String(err)).replace(/\s+/g, " "));
         reasons[key] = started === undefined ? why : `failed during the run: ${why}`;

@@ -42,6 +42,27 @@ export function cli(args: string[], env: Record<string, string> = {}, exec: stri
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A node's NBD socket: it exports every image it has a copy of there, as "<volume>/<image>". */
+export function nbdSocket(n: DaemonNode): string {
+  return path.join(n.dataDir, "run", "nbd.sock");
+}
+
+export function nbdUri(n: DaemonNode, exportName: string): string {
+  return `nbd+unix:///${exportName}?socket=${nbdSocket(n)}`;
+}
+
+const exportProbeTimeoutMs = 60_000;
+
+/** Waits until every node serves the export (each node's storage agent makes its file first). */
+export async function waitForExport(nodes: readonly DaemonNode[], exportName: string, timeoutMs: number): Promise<void> {
+  for (const n of nodes) {
+    await DaemonCluster.retry(async () => {
+      const r = spawnSync("qemu-io", ["-r", "-f", "raw", "-c", "read 0 512", nbdUri(n, exportName)], { encoding: "utf8", timeout: exportProbeTimeoutMs });
+      if (r.status !== 0) throw new Error(`${n.name} does not serve ${exportName} yet: ${r.stdout}${r.stderr}`);
+    }, timeoutMs, 500);
+  }
+}
+
 function wrapped(exec: string[] | undefined, [cmd, argv]: [string, string[]]): [string, string[]] {
   return exec && exec.length > 0 ? [exec[0]!, [...exec.slice(1), cmd, ...argv]] : [cmd, argv];
 }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiClient } from "../../core/api/client.ts";
 import { EventService, type Event } from "../../core/api/gen/trivet/v1/events_pb.ts";
 import { ImageService, VolumeService } from "../../core/api/gen/trivet/v1/storage_pb.ts";
-import { cli, DaemonCluster, trivetArgv, type DaemonNode } from "../cluster/daemon-cluster.ts";
+import { cli, DaemonCluster, nbdSocket, trivetArgv, type DaemonNode } from "../cluster/daemon-cluster.ts";
 
 const MiB = 1024 * 1024;
 const exportWaitMs = 30_000;
@@ -65,7 +65,7 @@ describe("trivet image upload on a three-daemon cluster", () => {
     expect(r.stderr.trim().split("\n").at(-1)).toMatch(/^lib\/random-5m\.iso\s+100%\s+5 MiB \/ 5 MiB\s+\d+\.\d MiB\/s$/);
 
     const out = path.join(c.dir, "readback.raw");
-    const socket = path.join(nodes[0]!.dataDir, "run", "nbd.sock");
+    const socket = nbdSocket(nodes[0]!);
     await DaemonCluster.retry(async () => {
       fs.rmSync(out, { force: true });
       const q = spawnSync("qemu-img", ["convert", "-f", "raw", "-O", "raw", `nbd+unix:///lib/random-5m.iso?socket=${socket}`, out], { encoding: "utf8", timeout: qemuImgTimeoutMs });

@@ -11,16 +11,13 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService } from "../../core/api/gen/trivet/v1/storage_pb.ts";
 import type { ApiClient } from "../../core/api/client.ts";
-import { cli, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
+import { cli, DaemonCluster, nbdUri, type DaemonNode } from "../cluster/daemon-cluster.ts";
 import { netnsAvailable, TestNetwork } from "../cluster/netns.ts";
 
 const toolTimeoutMs = 120_000;
 const healWaitMs = 90_000;
 const rootOk = netnsAvailable();
 
-function nbdUri(n: DaemonNode, exportName: string): string {
-  return `nbd+unix:///${exportName}?socket=${path.join(n.dataDir, "run", "nbd.sock")}`;
-}
 
 function qemuIo(n: DaemonNode, exportName: string, command: string, timeoutMs = toolTimeoutMs) {
   const r = spawnSync("qemu-io", ["-f", "raw", "-c", command, nbdUri(n, exportName)], { encoding: "utf8", timeout: timeoutMs });

@@ -5,14 +5,13 @@
 // line past the old end, reads it back, and every replica's brick file holds it. A second grow
 // through the API (24 MiB) replaces the connection the first one added. A qcow2 image grows the
 // same way (its export first gets room for qcow2's metadata, then QEMU grows the qcow2 node).
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiClient } from "../../core/api/client.ts";
 import { ImageService } from "../../core/api/gen/trivet/v1/storage_pb.ts";
 import { VmService, type Vm } from "../../core/api/gen/trivet/v1/vm_pb.ts";
-import { cli, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
+import { cli, DaemonCluster, waitForExport, type DaemonNode } from "../cluster/daemon-cluster.ts";
 import { ensureGuest, guestReadyMarker, type GuestImage } from "../guest/guest.ts";
 import { SerialReader } from "./serial.ts";
 
@@ -27,16 +26,12 @@ const shellAnswerTimeoutMs = 10_000;
 const shellPollPauseMs = 500;
 /** Writes are acknowledged by a quorum; the last replica may land a moment later. */
 const replicaWaitMs = 30_000;
-const toolTimeoutMs = 60_000;
 const mib = 1024 * 1024;
 /** A sector past the image's first 8 MiB (sector 16384). */
 const grownSector = 20_000;
 const marker = "TRIVET-GROWN-AREA";
 const readBack = `echo 3 >/proc/sys/vm/drop_caches; dd if=/dev/vda bs=512 skip=${grownSector} count=1 2>/dev/null | head -n 1`;
 
-function nbdUri(n: DaemonNode, exportName: string): string {
-  return `nbd+unix:///${exportName}?socket=${path.join(n.dataDir, "run", "nbd.sock")}`;
-}
 
 describe("a running VM sees its volume disk grow without a restart", () => {
   const c = new DaemonCluster();
@@ -90,19 +85,11 @@ describe("a running VM sees its volume disk grow without a restart", () => {
     throw new Error(`the guest still sees ${seen} sectors on vda after ${growSeenTimeoutMs} ms, not ${bytes / 512}\n${s.tail()}`);
   }
 
-  async function waitForExport(exportName: string): Promise<void> {
-    for (const n of nodes) {
-      await DaemonCluster.retry(async () => {
-        const r = spawnSync("qemu-io", ["-r", "-f", "raw", "-c", "read 0 512", nbdUri(n, exportName)], { encoding: "utf8", timeout: toolTimeoutMs });
-        if (r.status !== 0) throw new Error(`${n.name} does not serve ${exportName} yet: ${r.stdout}${r.stderr}`);
-      }, exportWaitMs, 500);
-    }
-  }
 
   /** Creates VM `name` on n1 with volume image `image` as its disk, starts it and waits for the guest's shell. */
   async function boot(name: string, image: string, format: "raw" | "qcow2"): Promise<{ vm: Vm; s: SerialReader }> {
     expect(cli(["image", "create", image, "--volume", "vol", "--size", "8M", "--format", format, ...conn]).code).toBe(0);
-    await waitForExport(`vol/${image}`);
+    await waitForExport(nodes, `vol/${image}`, exportWaitMs);
     const created = cli(["vm", "create", name, "--vcpus", "1", "--memory", "256", "--kernel", guest.kernel, "--initrd", guest.initrd, "--append", "console=ttyS0 quiet panic=-1", "--disk", `vol/${image}`, "--node", "n1", ...conn]);
     expect(created.code, created.stderr).toBe(0);
     const vm = await getVm(name);

@@ -11,7 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiClient } from "../../core/api/client.ts";
 import { VmService, type Vm } from "../../core/api/gen/trivet/v1/vm_pb.ts";
-import { cli, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
+import { cli, DaemonCluster, nbdUri, waitForExport, type DaemonNode } from "../cluster/daemon-cluster.ts";
 import { ensureGuest, guestReadyMarker, type GuestImage } from "../guest/guest.ts";
 import { SerialReader } from "./serial.ts";
 
@@ -27,9 +27,6 @@ const diskBytes = 8 * 1024 * 1024;
 /** The guest's boot counter: one ASCII line in sector 8 of /dev/vda (test/guest/init.sh). */
 const counterOffset = 8 * 512;
 
-function nbdUri(n: DaemonNode, exportName: string): string {
-  return `nbd+unix:///${exportName}?socket=${path.join(n.dataDir, "run", "nbd.sock")}`;
-}
 
 /** The bytes of an export as node `n` serves them (qemu-img over its NBD socket). */
 function readExport(n: DaemonNode, exportName: string, dir: string): Buffer {
@@ -83,15 +80,6 @@ describe("a VM disk on a replicated volume survives the loss of its node", () =>
     return reader;
   }
 
-  /** Waits until every node serves the export (each node's storage agent makes its file first). */
-  async function waitForExport(exportName: string): Promise<void> {
-    for (const n of nodes) {
-      await DaemonCluster.retry(async () => {
-        const r = spawnSync("qemu-io", ["-r", "-f", "raw", "-c", "read 0 512", nbdUri(n, exportName)], { encoding: "utf8", timeout: toolTimeoutMs });
-        if (r.status !== 0) throw new Error(`${n.name} does not serve ${exportName} yet: ${r.stdout}${r.stderr}`);
-      }, exportWaitMs, 500);
-    }
-  }
 
   const vmArgs = () => ["--vcpus", "1", "--memory", "256", "--kernel", guest.kernel, "--initrd", guest.initrd, "--append", "console=ttyS0 quiet panic=-1"];
 
@@ -136,7 +124,7 @@ describe("a VM disk on a replicated volume survives the loss of its node", () =>
   }, 120_000);
 
   it("boots from a volume image on n1, and after n1 is killed the image on n2 has what the guest wrote", async () => {
-    await waitForExport("vol/boot");
+    await waitForExport(nodes, "vol/boot", exportWaitMs);
     const created = cli(["vm", "create", "g1", ...vmArgs(), "--disk", "vol/boot", "--node", "n1", ...conn]);
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toMatch(/^vm g1 created on n1 /);
