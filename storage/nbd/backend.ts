@@ -21,12 +21,12 @@ export interface BlockBackend {
   /** Advertised to clients as NBD_FLAG_READ_ONLY (a library ISO); writes fail anyway. */
   readonly readOnly?: boolean;
   read(offset: number, length: number): Promise<Buffer>;
-  write(offset: number, data: Buffer, options: WriteOptions): Promise<void>;
   /**
-   * Optional: the same as write() of the parts joined, for data that arrived in pieces; a
-   * backend that copies or sends the data anyway saves the joining allocation and copy.
+   * data is the caller's again once the returned promise settles (the NBD server reuses it for
+   * the next request): a backend copies what it keeps, and does not settle while a send or write
+   * of it may still read it.
    */
-  writeParts?(offset: number, parts: readonly Buffer[], options: WriteOptions): Promise<void>;
+  write(offset: number, data: Buffer, options: WriteOptions): Promise<void>;
   /** Everything written (and acknowledged) before the call is on stable storage when it resolves. */
   flush(): Promise<void>;
   /** A hint: the range's contents are unspecified afterwards until rewritten. */

@@ -39,23 +39,6 @@ export class ByteQueue {
     return out;
   }
 
-  /** Removes the next n bytes as views of the received chunks (no copy); the caller checks `length`. */
-  takeParts(n: number): Buffer[] {
-    if (n > this.total) throw new RangeError(`ByteQueue.takeParts(${n}) with only ${this.total} bytes queued`);
-    this.total -= n;
-    const out: Buffer[] = [];
-    let left = n;
-    while (left > 0) {
-      const c = this.chunks[0];
-      if (c === undefined) throw new RangeError("ByteQueue underflow");
-      const count = Math.min(c.length - this.head, left);
-      out.push(c.subarray(this.head, this.head + count));
-      left -= count;
-      this.advance(c, count);
-    }
-    return out;
-  }
-
   private advance(chunk: Buffer, n: number): void {
     this.head += n;
     if (this.head === chunk.length) {

@@ -1,11 +1,17 @@
 // One NBD client connection: runs the handshake, then the transmission phase. Requests are
 // pipelined (up to inflightMax at once per connection, replies in completion order, matched by
 // handle); replies completed in the same event-loop turn leave in one corked socket write.
+// The socket reads into one buffer of the connection's (static-read.ts); WRITE payloads are
+// copied from it into buffers leased from a pool and given back when the backend has settled
+// the write (a backend does not keep a write's data past that).
 import type { Socket } from "node:net";
 import type { Logger } from "../../core/raft/types.ts";
 import { errnoOf } from "./backend.ts";
 import type { BlockBackend } from "./backend.ts";
 import { ByteQueue } from "./byte-queue.ts";
+import { sharedPayloadAllocator, type LeasePayload } from "../memory/payload.ts";
+import { FrameReader, type ReadFrame } from "../socket/frame-reader.ts";
+import { readInto } from "../socket/static-read.ts";
 import { negotiate } from "./handshake.ts";
 import type { ExportTable, HandshakeLimits, Negotiated } from "./handshake.ts";
 import {
@@ -39,8 +45,11 @@ export interface Timers {
   setImmediate(fn: () => void): void;
 }
 
-/** WRITE payloads this long reach a backend with writeParts as the received pieces, not joined. */
-export const writePartsBytesMin = 128 * 1024;
+/** The connection's socket reads land in one buffer this large. */
+const readBufferBytes = 64 * 1024;
+
+/** A protocol violation by the client; the connection ends. */
+class ClientProtocolError extends Error {}
 
 const allowedFlags: Record<number, number> = {
   [cmd.read]: cmdFlag.fua | cmdFlag.df,
@@ -52,10 +61,11 @@ const allowedFlags: Record<number, number> = {
 };
 
 export class NbdConnection {
+  /** Handshake bytes (copied); after the handshake, requests go through `reader`. */
   private readonly queue = new ByteQueue();
+  private reader: FrameReader<Request> | null = null;
   private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | null = null;
   private session: Negotiated | null = null;
-  private pending: Request | null = null; // header whose payload has not fully arrived
   private inflight = 0;
   private stopping = false;
   private closed = false;
@@ -67,8 +77,16 @@ export class NbdConnection {
     private readonly limits: ConnectionLimits,
     private readonly log: Logger,
     private readonly timers: Timers,
+    private readonly leasePayload: LeasePayload = sharedPayloadAllocator(),
   ) {
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    readInto(socket, readBufferBytes, {
+      directTarget: () => this.reader?.directTarget() ?? null,
+      directFilled: (n) => {
+        this.reader!.directFilled(n);
+        this.pump();
+      },
+      bytes: (b) => this.onBytes(b),
+    });
     socket.on("drain", () => this.pump());
     socket.on("error", () => undefined); // "close" follows and does the cleanup
     socket.on("close", () => this.onClose());
@@ -99,7 +117,9 @@ export class NbdConnection {
       backend.attach();
       this.socket.once("close", () => backend.detach?.());
     }
-    this.pump();
+    this.reader = new FrameReader(requestHeaderBytes, (b) => this.decodeHeader(b), (r) => (r.type === cmd.write ? r.length : 0), (r, n) => this.leasePayload(n, Number(r.offset)));
+    if (this.queue.length > 0) this.onBytes(this.queue.take(this.queue.length));
+    else this.pump();
   }
 
   /** Stops taking requests; the socket ends once the in-flight ones are answered. */
@@ -124,21 +144,40 @@ export class NbdConnection {
     return new Promise((resolve, reject) => (this.waiter = { n, resolve, reject }));
   }
 
-  private onData(chunk: Buffer): void {
-    this.queue.push(chunk);
+  private decodeHeader(b: Buffer): Request {
+    const req = decodeRequest(b);
+    if (req.magic !== requestMagic) throw new ClientProtocolError(`bad request magic 0x${req.magic.toString(16)}`);
+    if ((req.type === cmd.read || req.type === cmd.write) && req.length > this.limits.requestBytesMax) {
+      throw new ClientProtocolError(`request of ${req.length} bytes exceeds ${this.limits.requestBytesMax}`);
+    }
+    return req;
+  }
+
+  /** Bytes valid only during the call. */
+  private onBytes(bytes: Buffer): void {
+    if (this.reader !== null) {
+      try {
+        this.reader.push(bytes);
+      } catch (err) {
+        this.fail((err as Error).message);
+        return;
+      }
+      this.pump();
+      return;
+    }
+    this.queue.push(Buffer.from(bytes));
     const w = this.waiter;
     if (w !== null) {
       if (this.queue.length >= w.n) {
         this.waiter = null;
         w.resolve(this.queue.take(w.n));
       }
-      return;
     }
-    if (this.session !== null) this.pump();
   }
 
   private onClose(): void {
     this.closed = true;
+    this.reader?.discard();
     this.stopping = true;
     this.waiter?.reject(new Error("connection closed during handshake"));
     this.waiter = null;
@@ -154,30 +193,17 @@ export class NbdConnection {
   /** Takes every complete request the bounds allow and starts serving it. */
   private pump(): void {
     const s = this.session;
-    if (s === null) return;
+    const reader = this.reader;
+    if (s === null || reader === null) return;
     while (!this.stopping && this.inflight < this.limits.inflightMax && this.socket.writableLength <= this.limits.outputBytesMax) {
-      if (this.pending === null) {
-        if (this.queue.length < requestHeaderBytes) break;
-        const req = decodeRequest(this.queue.take(requestHeaderBytes));
-        if (req.magic !== requestMagic) return this.fail(`bad request magic 0x${req.magic.toString(16)}`);
-        if ((req.type === cmd.read || req.type === cmd.write) && req.length > this.limits.requestBytesMax) {
-          return this.fail(`request of ${req.length} bytes exceeds ${this.limits.requestBytesMax}`);
-        }
-        this.pending = req;
-      }
-      const req = this.pending;
-      let payload: Buffer | readonly Buffer[] | null = null;
-      if (req.type === cmd.write) {
-        if (this.queue.length < req.length) break;
-        const split = req.length >= writePartsBytesMin && s.backend.writeParts !== undefined;
-        payload = split ? this.queue.takeParts(req.length) : this.queue.take(req.length);
-      }
-      this.pending = null;
-      if (req.type === cmd.disc) {
+      const f = reader.shift();
+      if (f === null) break;
+      if (f.header.type === cmd.disc) {
+        f.lease?.release();
         this.stopping = true;
         break;
       }
-      this.start(s, req, payload);
+      this.start(s, f);
     }
     const blocked = this.inflight >= this.limits.inflightMax || this.socket.writableLength > this.limits.outputBytesMax;
     if (blocked || this.stopping) this.socket.pause();
@@ -185,17 +211,21 @@ export class NbdConnection {
     this.maybeFinish();
   }
 
-  private start(s: Negotiated, req: Request, payload: Buffer | readonly Buffer[] | null): void {
+  /** Serves one request; a WRITE's leased payload goes back once the backend settled it. */
+  private start(s: Negotiated, f: ReadFrame<Request>): void {
+    const req = f.header;
     const invalid = validate(s.backend, req);
     if (invalid !== null) {
+      f.lease?.release();
       this.replyError(req, invalid.errno, invalid.message);
       return;
     }
     this.inflight++;
-    serve(s.backend, req, payload).then(
+    serve(s.backend, req, f.payload).then(
       (data) => this.replyOk(req, data),
       (err: unknown) => this.replyError(req, errnoOf(err), err instanceof Error ? err.message : String(err)),
     ).finally(() => {
+      f.lease?.release();
       this.inflight--;
       this.pump();
     });
@@ -252,17 +282,15 @@ function validate(backend: BlockBackend, req: Request): { errno: number; message
   return null;
 }
 
-async function serve(backend: BlockBackend, req: Request, payload: Buffer | readonly Buffer[] | null): Promise<Buffer | null> {
+async function serve(backend: BlockBackend, req: Request, payload: Buffer): Promise<Buffer | null> {
   const offset = Number(req.offset);
   const fua = (req.flags & cmdFlag.fua) !== 0;
   switch (req.type) {
     case cmd.read:
       return req.length === 0 ? Buffer.alloc(0) : backend.read(offset, req.length);
     case cmd.write:
-      if (payload === null || req.length === 0) return null;
-      if (Buffer.isBuffer(payload)) await backend.write(offset, payload, { fua });
-      else if (backend.writeParts !== undefined) await backend.writeParts(offset, payload, { fua });
-      else await backend.write(offset, Buffer.concat(payload), { fua });
+      if (req.length === 0) return null;
+      await backend.write(offset, payload, { fua });
       return null;
     case cmd.flush:
       await backend.flush();

@@ -1,5 +1,6 @@
 // The node's NBD server: serves named block exports to local QEMU (and fio) on a unix socket,
 // optionally also on a loopback TCP port. Each accepted socket becomes an NbdConnection.
+import type { LeasePayload } from "../memory/payload.ts";
 import { rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import type { Server, Socket } from "node:net";
@@ -43,6 +44,8 @@ export interface NbdServerOptions {
   tcpPort?: number;
   log?: Logger;
   timers?: Timers;
+  /** Memory for WRITE payloads as they arrive; default the process-wide pools. */
+  leasePayload?: LeasePayload;
   limits?: Partial<NbdLimits>;
 }
 
@@ -136,7 +139,7 @@ export class NbdServer {
       },
       names: () => [...this.exports.keys()],
     };
-    const conn = new NbdConnection(socket, table, limits, this.log, this.timers);
+    const conn = new NbdConnection(socket, table, limits, this.log, this.timers, this.options.leasePayload);
     this.connections.add(conn);
     const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
     this.closing.add(closed);

@@ -160,8 +160,6 @@ export class CoordinatedImage {
       detach: () => this.detach(),
       read: (offset, length) => run((b) => b.read(offset, length)),
       write: (offset, data, options) => run((b) => b.write(offset, data, options)),
-      writeParts: (offset, parts, options) =>
-        run((b) => (b.writeParts !== undefined ? b.writeParts(offset, parts, options) : b.write(offset, Buffer.concat(parts), options))),
       flush: () => run((b) => b.flush()),
       trim: (offset, length) => run((b) => b.trim(offset, length)),
       writeZeroes: (offset, length, options) => run((b) => b.writeZeroes(offset, length, options)),

@@ -32,13 +32,6 @@ export class LocalBrickReplica implements ReplicaTarget {
     await this.image.backend.write(offset, data, { fua });
   }
 
-  async writeParts(offset: number, parts: readonly Buffer[], fua: boolean): Promise<void> {
-    this.fenced("write");
-    const b = this.image.backend;
-    if (b.writeParts !== undefined) await b.writeParts(offset, parts, { fua });
-    else await b.write(offset, Buffer.concat(parts), { fua });
-  }
-
   async read(offset: number, length: number): Promise<Buffer> {
     return this.image.backend.read(offset, length);
   }

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { describeBlockBackendContract } from "../nbd/backend-contract.ts";
-import { AlignedPool } from "./aligned-pool.ts";
+import { AlignedPool, type AlignedSlot } from "../memory/aligned-pool.ts";
 import { BrickFile } from "./brick-file.ts";
 
 const kib = 1024;
@@ -97,20 +97,29 @@ describe("BrickFile on a real file", () => {
     }
   });
 
-  it("writes data that arrived in pieces, direct across slot boundaries and buffered when unaligned", async () => {
-    const path = join(dir, "parts.raw");
-    const b = await BrickFile.open({ path, sizeBytes: 8 * mib, directWriteBytesMin: 4096, pool: new AlignedPool(64 * kib, 1) });
+  it("writes data already in the aligned pool from where it is, without taking a slot", async () => {
+    const pool = new AlignedPool(64 * kib, 2);
+    const b = await BrickFile.open({ path: join(dir, "in-pool.raw"), sizeBytes: 8 * mib, directWriteBytesMin: 4096, pool });
+    const held = [pool.tryAcquire(), pool.tryAcquire()];
     try {
-      const data = randomBytes(256 * kib);
-      const cuts = [0, 1, 16 * kib + 7, 64 * kib, 64 * kib + 1, 200 * kib, 256 * kib];
-      const parts = cuts.slice(1).map((end, i) => data.subarray(cuts[i], end));
-      await b.writeParts(mib, parts, { fua: false });
-      expect((await b.read(mib, data.length)).equals(data)).toBe(true);
-      if (b.directWrites) expect(b.directWrittenBytes).toBe(256 * kib);
-      await b.writeParts(3 * mib + 5, parts, { fua: true });
+      const [a, c] = held as [AlignedSlot, AlignedSlot];
+      expect(pool.tryAcquire()).toBeNull();
+      randomBytes(64 * kib).copy(a.buffer);
+      expect(pool.holds(a.buffer)).toBe(true);
+      expect(pool.holds(Buffer.alloc(64 * kib))).toBe(false);
+      // Every slot is taken: a write that needed one would wait for ever (and time the test out).
+      await b.write(mib, a.buffer, { fua: false });
+      expect((await b.read(mib, 64 * kib)).equals(a.buffer)).toBe(true);
+      if (b.directWrites) expect(b.directWrittenBytes).toBe(64 * kib);
+      c.release();
+      const data = randomBytes(256 * kib); // ordinary memory: copied through the free slot, piece by piece
+      await b.write(2 * mib, data, { fua: true });
+      expect((await b.read(2 * mib, data.length)).equals(data)).toBe(true);
+      await b.write(3 * mib + 5, data, { fua: false }); // unaligned: buffered
       expect((await b.read(3 * mib + 5, data.length)).equals(data)).toBe(true);
-      if (b.directWrites) expect(b.directWrittenBytes).toBe(256 * kib);
+      if (b.directWrites) expect(b.directWrittenBytes).toBe(320 * kib);
     } finally {
+      for (const s of held) s?.release();
       await b.close();
     }
   });

@@ -14,11 +14,11 @@ import * as fs from "node:fs";
 import type { BlockBackend, WriteOptions, WriteZeroesOptions } from "../nbd/backend.ts";
 import { StorageError } from "../nbd/backend.ts";
 import { FileBackend, type FileBackendOptions } from "../brick/file-backend.ts";
-import { alignedPoolDefaults, sharedAlignedPool, type AlignedPool } from "./aligned-pool.ts";
+import { alignedPoolDefaults, sharedAlignedPool, type AlignedPool } from "../memory/aligned-pool.ts";
 
 export const brickFileDefaults = {
   /** Aligned writes at least this long go O_DIRECT (smaller ones are cheaper through the cache). */
-  directWriteBytesMin: 128 * 1024,
+  directWriteBytesMin: alignedPoolDefaults.directBytesMin,
   /** A read on the calling thread slower than this missed the page cache (a hit copies in a few µs). */
   readMissUs: 50,
   /** Above this share of misses (moving average) small reads go to the libuv pool, misses in parallel. */
@@ -156,19 +156,10 @@ export class BrickFile implements BlockBackend {
     return n;
   }
 
-  write(offset: number, data: Buffer, options: WriteOptions): Promise<void> {
-    return this.writeSource(offset, new Source([data]), options);
-  }
-
-  /** The same as write() of the parts joined, without joining them when the write goes direct. */
-  writeParts(offset: number, parts: readonly Buffer[], options: WriteOptions): Promise<void> {
-    return this.writeSource(offset, new Source(parts), options);
-  }
-
-  private async writeSource(offset: number, src: Source, options: WriteOptions): Promise<void> {
+  async write(offset: number, data: Buffer, options: WriteOptions): Promise<void> {
     const align = alignedPoolDefaults.alignBytes;
-    const direct = this.directFd !== null && src.length >= this.directWriteBytesMin && offset % align === 0 && src.length % align === 0;
-    if (!direct || !(await this.writeDirect(offset, src))) return this.file.write(offset, src.joined(), options);
+    const direct = this.directFd !== null && data.length >= this.directWriteBytesMin && offset % align === 0 && data.length % align === 0;
+    if (!direct || !(await this.writeDirect(offset, data))) return this.file.write(offset, data, options);
     if (options.fua) await this.file.flush();
   }
 
@@ -195,15 +186,17 @@ export class BrickFile implements BlockBackend {
   }
 
   /**
-   * Writes data at offset through the O_DIRECT descriptor, one pool slot per piece, pieces in
+   * Writes data at offset through the O_DIRECT descriptor: from where it is when it already lies
+   * in the aligned pool (received there), else copied through one pool slot per piece, pieces in
    * parallel. Returns false (nothing to undo: the caller rewrites it all buffered) when the file
    * system refused the alignment; from then on this file writes buffered only.
    */
-  private async writeDirect(offset: number, src: Source): Promise<boolean> {
+  private async writeDirect(offset: number, src: Buffer): Promise<boolean> {
     if (this.closed) throw new StorageError("closed", `writing ${this.path}: backend is closed`);
     if (offset + src.length > this.file.sizeBytes || offset < 0) {
       throw new StorageError("out_of_range", `writing ${this.path}: range ${offset}+${src.length} is outside 0..${this.file.sizeBytes}`);
     }
+    if (this.pool.holds(src)) return this.writeAligned(offset, src);
     const step = this.pool.slotBytes;
     const pieces: Promise<boolean>[] = [];
     for (let at = 0; at < src.length; at += step) pieces.push(this.writePiece(offset + at, src, at, Math.min(step, src.length - at)));
@@ -212,71 +205,46 @@ export class BrickFile implements BlockBackend {
   }
 
   /** Writes src[from, from+length) at offset through a pool slot. */
-  private async writePiece(offset: number, src: Source, from: number, length: number): Promise<boolean> {
+  private async writePiece(offset: number, src: Buffer, from: number, length: number): Promise<boolean> {
     const acquired = this.pool.acquire();
     const slot = "buffer" in acquired ? acquired : await acquired;
     try {
-      const fd = this.directFd;
-      if (fd === null || this.closed) return false;
-      src.copyTo(slot.buffer, from, length);
-      const piece = slot.buffer.subarray(0, length);
-      let done = 0;
-      while (done < piece.length) {
-        const at = offset + done;
-        const n = await pwrite(fd, slot.buffer, done, piece.length - done, at).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === "EINVAL" && done === 0) return -1;
-          throw wrap(err, `writing ${this.path} at ${at} (direct)`);
-        });
-        if (n < 0) {
-          this.directFd = null; // refused alignment: buffered from now on (the descriptor closes with the file)
-          void new Promise<void>((resolve) => fs.close(fd, () => resolve()));
-          return false;
-        }
-        if (n === 0) throw new StorageError("io", `writing ${this.path} at ${at} (direct): the kernel wrote nothing`);
-        // A short direct write leaves an aligned remainder only if n is aligned; else finish buffered.
-        if (n % alignedPoolDefaults.alignBytes !== 0) {
-          await this.file.write(at + n, piece.subarray(done + n), { fua: false });
-          return true;
-        }
-        done += n;
-        this.directBytes += n;
-      }
-      return true;
+      if (this.directFd === null || this.closed) return false;
+      src.copy(slot.buffer, 0, from, from + length);
+      return await this.writeAligned(offset, slot.buffer.subarray(0, length));
     } finally {
       slot.release();
     }
   }
-}
 
-/** A write's data: one buffer or pieces in order, read by position. */
-class Source {
-  readonly length: number;
-
-  constructor(private readonly parts: readonly Buffer[]) {
-    let n = 0;
-    for (const p of parts) n += p.length;
-    this.length = n;
-  }
-
-  joined(): Buffer {
-    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
-  }
-
-  /** Copies [from, from+length) of the data to the start of target. */
-  copyTo(target: Buffer, from: number, length: number): void {
-    let skip = from;
-    let filled = 0;
-    for (const p of this.parts) {
-      if (filled === length) return;
-      if (skip >= p.length) {
-        skip -= p.length;
-        continue;
+  /** Writes piece (page-aligned memory) at offset through the O_DIRECT descriptor; false when it was refused. */
+  private async writeAligned(offset: number, piece: Buffer): Promise<boolean> {
+    const fd = this.directFd;
+    if (fd === null || this.closed) return false;
+    let done = 0;
+    while (done < piece.length) {
+      const at = offset + done;
+      const n = await pwrite(fd, piece, done, piece.length - done, at).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "EINVAL" && done === 0) return -1;
+        throw wrap(err, `writing ${this.path} at ${at} (direct)`);
+      });
+      if (n < 0) {
+        if (this.directFd === fd) {
+          this.directFd = null; // refused alignment: buffered from now on (the descriptor closes with the file)
+          void new Promise<void>((resolve) => fs.close(fd, () => resolve()));
+        }
+        return false;
       }
-      const n = Math.min(p.length - skip, length - filled);
-      p.copy(target, filled, skip, skip + n);
-      filled += n;
-      skip = 0;
+      if (n === 0) throw new StorageError("io", `writing ${this.path} at ${at} (direct): the kernel wrote nothing`);
+      // A short direct write leaves an aligned remainder only if n is aligned; else finish buffered.
+      if (n % alignedPoolDefaults.alignBytes !== 0) {
+        await this.file.write(at + n, piece.subarray(done + n), { fua: false });
+        return true;
+      }
+      done += n;
+      this.directBytes += n;
     }
+    return true;
   }
 }
 

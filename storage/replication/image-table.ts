@@ -4,7 +4,7 @@
 // memory, so a brick that restarts still refuses every writer it had fenced.
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import type { BlockBackend, WriteOptions } from "../nbd/backend.ts";
+import type { BlockBackend } from "../nbd/backend.ts";
 import { BrickFile } from "./brick-file.ts";
 import { ReplicationError } from "./errors.ts";
 
@@ -18,8 +18,6 @@ export type ResolveImage = (imageId: string) => ResolvedImage | undefined;
 /** A brick file open for serving; grow() is how GROW reaches it. */
 export interface BrickImage extends BlockBackend {
   close(): Promise<void>;
-  /** A write whose data arrived in pieces (in order); lets the file copy them once, where it copies anyway. */
-  writeParts?(offset: number, parts: readonly Buffer[], options: WriteOptions): Promise<void>;
 }
 
 /** Opens (creating sparse, or growing to) the file at path with at least sizeBytes. */

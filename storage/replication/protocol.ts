@@ -190,22 +190,17 @@ export function errorPayload(message: string): Buffer {
 }
 
 /**
- * Splits a byte stream into frames: push() received chunks, then take frames with next() until it
- * returns null. Payloads that lie within one received chunk are views, not copies.
+ * Splits a byte stream of owned chunks ('data' events) into frames: push() received chunks, then
+ * take frames with next() until it returns null. Payloads that lie within one received chunk are
+ * views, not copies. (The brick server reads its requests with socket/frame-reader.ts instead.)
  */
 export class FrameDecoder<H extends { payloadBytes: number }> {
   private readonly queue = new ByteQueue();
   private header: H | null = null;
 
-  /**
-   * partsBytesMin: a payload at least this long that spans received chunks is handed out as
-   * `parts` (views) and joined into `payload` only if someone reads it, so a consumer that copies
-   * it somewhere anyway (a direct write's aligned buffer) saves an allocation and a copy.
-   */
   constructor(
     private readonly headerBytes: number,
     private readonly decodeHeader: (b: Buffer) => H,
-    private readonly partsBytesMin = Infinity,
   ) {}
 
   push(chunk: Buffer): void {
@@ -225,28 +220,18 @@ export class FrameDecoder<H extends { payloadBytes: number }> {
     const h = this.header;
     if (this.queue.length < h.payloadBytes) return null;
     this.header = null;
-    if (h.payloadBytes === 0) return Object.assign(h, { payload: emptyBuffer, parts: null });
-    if (h.payloadBytes < this.partsBytesMin) return Object.assign(h, { payload: this.queue.take(h.payloadBytes), parts: null });
-    const parts = this.queue.takeParts(h.payloadBytes);
-    if (parts.length === 1) return Object.assign(h, { payload: parts[0]!, parts: null });
-    let joined: Buffer | null = null;
-    const frame = Object.assign(h, { parts }) as H & { parts: readonly Buffer[] };
-    Object.defineProperty(frame, "payload", { get: () => (joined ??= Buffer.concat(parts, h.payloadBytes)), enumerable: true });
-    return frame as H & Payload;
+    return Object.assign(h, { payload: h.payloadBytes === 0 ? emptyBuffer : this.queue.take(h.payloadBytes) });
   }
 }
 
-/** A frame's payload; `parts` is set (views, in order) when it was not joined on arrival. */
 export interface Payload {
   payload: Buffer;
-  parts: readonly Buffer[] | null;
 }
 
 const emptyBuffer = Buffer.alloc(0);
 
-/** partsBytesMin: see FrameDecoder (the brick server splits large WRITE payloads). */
-export function requestDecoder(partsBytesMin = Infinity): FrameDecoder<RequestHeader> {
-  return new FrameDecoder(requestHeaderBytes, decodeRequestHeader, partsBytesMin);
+export function requestDecoder(): FrameDecoder<RequestHeader> {
+  return new FrameDecoder(requestHeaderBytes, decodeRequestHeader);
 }
 
 export function replyDecoder(): FrameDecoder<ReplyHeader> {

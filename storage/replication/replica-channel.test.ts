@@ -15,6 +15,9 @@ import { ReplicaServer } from "./replica-server.ts";
 import { LocalReplica } from "./replica-target.ts";
 import { ReplicatedBackend } from "./replicated-backend.ts";
 import { MemoryBackend } from "../brick/memory-backend.ts";
+import { AlignedPool } from "../memory/aligned-pool.ts";
+import { BufferPool } from "../memory/buffer-pool.ts";
+import { payloadAllocator, type LeasePayload } from "../memory/payload.ts";
 
 const M = 1024 * 1024;
 let dir = "";
@@ -38,8 +41,31 @@ async function listen(server: ReplicaServer): Promise<number> {
   return (tcp.address() as net.AddressInfo).port;
 }
 
-function brickServer(openImage?: OpenBrickImage, inflightMax?: number): ReplicaServer {
-  return new ReplicaServer({ resolveImage: (id) => ({ path: path.join(dir, `${id}.raw`), format: "raw" }), ...(openImage ? { openImage } : {}), ...(inflightMax ? { inflightMax } : {}) });
+function brickServer(openImage?: OpenBrickImage, inflightMax?: number, leasePayload?: LeasePayload): ReplicaServer {
+  return new ReplicaServer({
+    resolveImage: (id) => ({ path: path.join(dir, `${id}.raw`), format: "raw" }),
+    ...(openImage ? { openImage } : {}),
+    ...(inflightMax ? { inflightMax } : {}),
+    ...(leasePayload ? { leasePayload } : {}),
+  });
+}
+
+/** A payload allocator over pools of its own that counts leases and releases. */
+function countingLeases(): { lease: LeasePayload; leased: number; released: number; aligned: number } {
+  const aligned = new AlignedPool(M, 4);
+  const inner = payloadAllocator(new BufferPool(), aligned);
+  const c = {
+    leased: 0,
+    released: 0,
+    aligned: 0,
+    lease: (bytes: number, offset: number) => {
+      const l = inner(bytes, offset);
+      c.leased++;
+      if (aligned.holds(l.buffer)) c.aligned++;
+      return { buffer: l.buffer, release: () => (c.released++, l.release()) };
+    },
+  };
+  return c;
 }
 
 function client(port: number, imageId: string, epoch: number, sizeBytes = 8 * M, replicaTimeoutMs = 2000): ReplicaClient {
@@ -49,8 +75,9 @@ function client(port: number, imageId: string, epoch: number, sizeBytes = 8 * M,
 }
 
 describe("replica server and client", () => {
-  it("writes data in pieces through a replicated backend: unjoined to the brick, joined for a copy without writeParts", async () => {
-    const port = await listen(brickServer());
+  it("replicates large and unaligned writes through a replicated backend and gives every payload's memory back", async () => {
+    const leases = countingLeases();
+    const port = await listen(brickServer(undefined, undefined, leases.lease));
     const remote = client(port, "parts", 1);
     const memory = new MemoryBackend(8 * M);
     const local = new LocalReplica({ nodeId: "n0", backend: Object.assign(memory, { close: async () => undefined }) });
@@ -59,13 +86,17 @@ describe("replica server and client", () => {
       control: { markOutOfSync: () => Promise.reject(new Error("no replica may fail here")) },
     });
     const data = randomBytes(3 * M);
-    const cuts = [0, 7, 64 * 1024, 64 * 1024 + 4096, M + 3, 2 * M, 3 * M];
-    const parts = cuts.slice(1).map((end, i) => data.subarray(cuts[i], end));
-    await backend.writeParts(M, parts, { fua: true });
+    await backend.write(M, data, { fua: true }); // larger than a slot: pooled memory, copied through slots
+    await backend.write(4 * M, data.subarray(M, 2 * M), { fua: false }); // one slot: received into aligned memory
     expect((await remote.read(M, data.length)).equals(data)).toBe(true);
     expect((await memory.read(M, data.length)).equals(data)).toBe(true);
-    await remote.writeParts(5 * M + 512, parts.slice(0, 3), false); // unaligned: the brick writes it buffered
-    expect((await remote.read(5 * M + 512, 64 * 1024 + 4096)).equals(data.subarray(0, 64 * 1024 + 4096))).toBe(true);
+    expect((await remote.read(4 * M, M)).equals(data.subarray(M, 2 * M))).toBe(true);
+    await remote.write(5 * M + 512, data.subarray(0, 68 * 1024), false); // unaligned: the brick writes it buffered
+    expect((await remote.read(5 * M + 512, 68 * 1024)).equals(data.subarray(0, 68 * 1024))).toBe(true);
+    // OPEN's image id, the three writes; only the one-slot write fits the aligned pool.
+    expect(leases.leased).toBe(4);
+    expect(leases.aligned).toBe(1);
+    expect(leases.released).toBe(leases.leased);
   });
 
   it("serves many pipelined requests, never more than inflightMax at once on the brick", async () => {

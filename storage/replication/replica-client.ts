@@ -101,14 +101,6 @@ export class ReplicaClient {
     await Promise.all(parts);
   }
 
-  /** write() of the parts joined: each part goes to the channel as it is (none is copied when large). */
-  async writeParts(offset: number, parts: readonly Buffer[], fua: boolean): Promise<void> {
-    let length = 0;
-    for (const p of parts) length += p.length;
-    if (length > protocolLimits.dataBytesMax) return this.write(offset, Buffer.concat(parts, length), fua);
-    await this.call(op.write, fua ? reqFlag.fua : 0, offset, 0, 0, parts, "writing");
-  }
-
   async read(offset: number, length: number): Promise<Buffer> {
     const max = protocolLimits.dataBytesMax;
     if (length <= max) return (await this.call(op.read, 0, offset, length, 0, null, "reading")).payload;
@@ -157,22 +149,25 @@ export class ReplicaClient {
     if (this.channel !== null) this.kill(this.channel, "closed", `${reason}`);
   }
 
-  private call(type: number, flags: number, offset: number, length: number, chunkBytes: number, payload: Buffer | readonly Buffer[] | null, what: string): Promise<Reply> {
+  private call(type: number, flags: number, offset: number, length: number, chunkBytes: number, payload: Buffer | null, what: string): Promise<Reply> {
     const ch = this.channel;
     if (ch !== null && !ch.dead) return this.send(ch, type, flags, offset, length, chunkBytes, payload, what);
     return this.ready().then((c) => this.send(c, type, flags, offset, length, chunkBytes, payload, what));
   }
 
-  private send(ch: Channel, type: number, flags: number, offset: number, length: number, chunkBytes: number, payload: Buffer | readonly Buffer[] | null, what: string): Promise<Reply> {
+  /**
+   * Queues one request. The payload is referenced, not copied, until the request settles: a reply
+   * means the brick has all of it, and a failure (timeout, closed) destroys the channel first, so
+   * nothing sends it afterwards.
+   */
+  private send(ch: Channel, type: number, flags: number, offset: number, length: number, chunkBytes: number, payload: Buffer | null, what: string): Promise<Reply> {
     if (ch.dead) return Promise.reject(this.error("closed", `${what} at ${offset}: the channel broke`));
     if (ch.pending.size >= this.o.pendingMax) return Promise.reject(this.error("io", `${what} at ${offset}: ${this.o.pendingMax} requests already pending`));
     const handle = this.nextHandle++;
-    const parts = payload === null ? [] : Buffer.isBuffer(payload) ? [payload] : payload;
-    let n = 0;
-    for (const p of parts) n += p.length;
+    const n = payload === null ? 0 : payload.length;
     const header = encodeRequestHeader({ op: type, flags, handle, epoch: this.o.epoch, offset, length, chunkBytes }, n);
     ch.out.push(header);
-    for (const p of parts) ch.out.push(p);
+    if (payload !== null) ch.out.push(payload);
     if (ch.pending.size === 0) this.armSweep(ch);
     return new Promise<Reply>((resolve, reject) => {
       ch.pending.set(handle, { handle, sentAtMs: this.o.timers.nowMs(), what: `${what} at ${offset}`, resolve, reject });

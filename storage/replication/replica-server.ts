@@ -7,7 +7,9 @@
 import type { Duplex } from "node:stream";
 import type { Logger } from "../../core/raft/types.ts";
 import { StorageError } from "../nbd/backend.ts";
-import { brickFileDefaults } from "./brick-file.ts";
+import { sharedPayloadAllocator, type LeasePayload } from "../memory/payload.ts";
+import { FrameReader } from "../socket/frame-reader.ts";
+import { readInto } from "../socket/static-read.ts";
 import { computeChecksums } from "./checksums.ts";
 import { ReplicationError } from "./errors.ts";
 import { fileEpochStore, ImageTable, openFileBrickImage } from "./image-table.ts";
@@ -16,20 +18,23 @@ import {
   checkChecksumsRequest,
   encodeReplyHeader,
   errorPayload,
+  decodeRequestHeader,
   op,
   protocolLimits,
   ProtocolError,
   reqFlag,
-  requestDecoder,
+  requestHeaderBytes,
   status,
 } from "./protocol.ts";
-import type { Request, RequestHeader, FrameDecoder } from "./protocol.ts";
+import type { Request, RequestHeader } from "./protocol.ts";
 
 export const replicaServerDefaults = {
   /** Requests of one channel served at once; more wait in the socket. */
   inflightMax: 128,
   /** Replies queued on a peer that does not read them before we stop taking requests. */
   outputBytesMax: 16 * 1024 * 1024,
+  /** A channel's socket reads land in one buffer this large (a TLS record is at most 16 KiB). */
+  readBufferBytes: 64 * 1024,
 } as const;
 
 export interface ServerTimers {
@@ -48,6 +53,8 @@ export interface ReplicaServerOptions {
   images?: ImageTable;
   inflightMax?: number;
   outputBytesMax?: number;
+  /** Memory for request payloads as they arrive; default the process-wide pools. */
+  leasePayload?: LeasePayload;
   timers?: ServerTimers;
   log?: Logger;
 }
@@ -61,6 +68,7 @@ export class ReplicaServer {
   readonly limits: { inflightMax: number; outputBytesMax: number };
   readonly timers: ServerTimers;
   readonly log: Logger;
+  readonly leasePayload: LeasePayload;
 
   constructor(options: ReplicaServerOptions) {
     this.ownsImages = options.images === undefined;
@@ -71,6 +79,7 @@ export class ReplicaServer {
     };
     this.timers = options.timers ?? { setImmediate: (fn) => void setImmediate(fn) };
     this.log = options.log ?? silentLog;
+    this.leasePayload = options.leasePayload ?? sharedPayloadAllocator();
   }
 
   /** Serves one channel until it closes. */
@@ -87,9 +96,11 @@ export class ReplicaServer {
   }
 }
 
+/** A request whose payload (if any) is leased from the server's pool until release(). */
+type LeasedRequest = Request & { release(): void };
+
 class ReplicaChannel {
-  /** Large WRITE payloads stay in received pieces: the brick file copies them into aligned memory anyway. */
-  private readonly decoder: FrameDecoder<RequestHeader> = requestDecoder(brickFileDefaults.directWriteBytesMin);
+  private readonly reader: FrameReader<RequestHeader>;
   private image: OpenImage | null = null;
   private epoch = 0;
   private opening = false;
@@ -104,9 +115,14 @@ class ReplicaChannel {
     private readonly stream: Duplex,
     private readonly onGone: () => void,
   ) {
-    stream.on("data", (chunk: Buffer) => {
-      this.decoder.push(chunk);
-      this.pump();
+    this.reader = new FrameReader(requestHeaderBytes, decodeRequestHeader, (h) => h.payloadBytes, (h, n) => server.leasePayload(n, h.offset));
+    readInto(stream, replicaServerDefaults.readBufferBytes, {
+      directTarget: () => this.reader.directTarget(),
+      directFilled: (n) => {
+        this.reader.directFilled(n);
+        this.pump();
+      },
+      bytes: (b) => this.onBytes(b),
     });
     stream.on("drain", () => this.pump());
     stream.on("error", () => undefined); // "close" follows
@@ -124,9 +140,21 @@ class ReplicaChannel {
     this.maybeFinish();
   }
 
+  private onBytes(bytes: Buffer): void {
+    try {
+      this.reader.push(bytes);
+    } catch (err) {
+      this.server.log.warn("replication channel closed for a protocol error", { image: this.image?.imageId, reason: (err as Error).message });
+      this.destroy();
+      return;
+    }
+    this.pump();
+  }
+
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.reader.discard();
     this.stopping = true;
     this.onGone();
     const image = this.image;
@@ -139,16 +167,11 @@ class ReplicaChannel {
 
   private pump(): void {
     const { inflightMax, outputBytesMax } = this.server.limits;
-    try {
-      while (!this.stopping && !this.opening && this.inflight < inflightMax && this.stream.writableLength <= outputBytesMax) {
-        const req = this.decoder.next();
-        if (req === null) break;
-        this.start(req);
-      }
-    } catch (err) {
-      this.server.log.warn("replication channel closed for a protocol error", { image: this.image?.imageId, reason: (err as Error).message });
-      this.destroy();
-      return;
+    while (!this.stopping && !this.opening && this.inflight < inflightMax && this.stream.writableLength <= outputBytesMax) {
+      const f = this.reader.shift();
+      if (f === null) break;
+      const lease = f.lease;
+      this.start({ ...f.header, payload: f.payload, release: () => lease?.release() });
     }
     const blocked = this.opening || this.inflight >= inflightMax || this.stream.writableLength > outputBytesMax;
     if (blocked || this.stopping) this.stream.pause();
@@ -156,8 +179,10 @@ class ReplicaChannel {
     this.maybeFinish();
   }
 
-  private start(req: Request): void {
+  /** Serves req; its payload goes back to the pool once the request has settled. */
+  private start(req: LeasedRequest): void {
     if (req.op === op.close) {
+      req.release();
       this.stopping = true;
       this.reply(req.handle, status.ok, 0, null);
       return;
@@ -168,6 +193,7 @@ class ReplicaChannel {
       (r) => this.reply(req.handle, status.ok, r.value, r.payload),
       (err: unknown) => this.replyError(req.handle, err),
     ).finally(() => {
+      req.release();
       this.inflight--;
       if (req.op === op.open) this.opening = false;
       if (this.closed && this.inflight === 0 && this.releaseWhenIdle !== null) {
@@ -190,8 +216,7 @@ class ReplicaChannel {
     const fua = (req.flags & reqFlag.fua) !== 0;
     switch (req.op) {
       case op.write:
-        if (req.parts !== null && b.writeParts !== undefined) await b.writeParts(req.offset, req.parts, { fua });
-        else await b.write(req.offset, req.payload, { fua });
+        await b.write(req.offset, req.payload, { fua });
         return none;
       case op.read:
         if (req.length > protocolLimits.dataBytesMax) throw new ReplicationError("invalid_argument", `read of ${req.length} bytes exceeds ${protocolLimits.dataBytesMax}`);

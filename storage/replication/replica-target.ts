@@ -8,8 +8,6 @@ import { checkChecksumsRequest } from "./protocol.ts";
 export interface ReplicaTarget {
   readonly nodeId: string;
   write(offset: number, data: Buffer, fua: boolean): Promise<void>;
-  /** Optional: write() of the parts joined, without joining them where it can. */
-  writeParts?(offset: number, parts: readonly Buffer[], fua: boolean): Promise<void>;
   read(offset: number, length: number): Promise<Buffer>;
   flush(): Promise<void>;
   trim(offset: number, length: number, fua: boolean): Promise<void>;

@@ -154,15 +154,6 @@ export class ReplicatedBackend implements BlockBackend {
     return this.mutate(offset, data.length, "writing", (t) => t.write(offset, data, options.fua));
   }
 
-  /** write() of the parts joined; replicas that take pieces get them unjoined, the others share one join. */
-  writeParts(offset: number, parts: readonly Buffer[], options: WriteOptions): Promise<void> {
-    let length = 0;
-    for (const p of parts) length += p.length;
-    let joined: Buffer | null = null;
-    const whole = (): Buffer => (joined ??= Buffer.concat(parts, length));
-    return this.mutate(offset, length, "writing", (t) => (t.writeParts !== undefined ? t.writeParts(offset, parts, options.fua) : t.write(offset, whole(), options.fua)));
-  }
-
   writeZeroes(offset: number, length: number, options: WriteZeroesOptions): Promise<void> {
     return this.mutate(offset, length, "zeroing", (t) => t.writeZeroes(offset, length, options));
   }

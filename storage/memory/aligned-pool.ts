@@ -3,12 +3,16 @@
 // a WebAssembly.Memory's backing store is mapped whole pages, so slots carved from one at
 // multiples of the page size are aligned. The memory is made once at its final size (growing it
 // would detach the views handed out), lazily on first use, and shared by every brick file of the
-// process; a caller that finds every slot taken waits its turn (FIFO).
+// process; a caller that finds every slot taken waits its turn (FIFO). Received write payloads
+// that are large and aligned are read straight into a slot when one is free (payload.ts), so a
+// brick file writes them O_DIRECT without a copy (holds()).
 
 export const alignedPoolDefaults = {
   /** One slot holds this much of a write; larger writes take several slots in turn. */
   slotBytes: 1024 * 1024,
-  slotsMax: 32,
+  slotsMax: 64,
+  /** Writes at least this long (and aligned) are worth writing O_DIRECT, so worth receiving into a slot. */
+  directBytesMin: 128 * 1024,
   /** O_DIRECT offsets, lengths and buffers are aligned to this (a page: safe for 512 and 4096 byte sectors). */
   alignBytes: 4096,
 } as const;
@@ -43,6 +47,18 @@ export class AlignedPool {
   /** Slots not handed out (all of them before first use). */
   get freeSlots(): number {
     return this.memory === null ? this.slotsMax : this.free.length;
+  }
+
+  /** A slot when one is free now, else null (the caller uses other memory). */
+  tryAcquire(): AlignedSlot | null {
+    const mem = this.memoryOnce();
+    const index = this.free.pop();
+    return index === undefined ? null : this.slot(mem, index);
+  }
+
+  /** Whether buf lies in this pool's memory starting on an alignBytes boundary (so O_DIRECT takes it). */
+  holds(buf: Buffer): boolean {
+    return this.memory !== null && buf.buffer === this.memory.buffer && buf.byteOffset % alignedPoolDefaults.alignBytes === 0;
   }
 
   /** A slot now when one is free, else a promise of the next one released. */
