@@ -13,7 +13,7 @@ function image(name: string, over: Partial<ImageRecord> = {}): ImageRecord {
   return {
     id: "0b8e6a1c-3d2f-4e5a-9b7c-1d2e3f4a5b6c", volumeId: "7d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d", name, kind: "disk", format: "raw", sizeBytes: 1 << 20, state: "ready",
     generation: 1, writerEpoch: 0, writerNodeId: null, writerClean: true, createdAtMs: 1,
-    replicas: [1, 2, 3].map((nodeId) => ({ nodeId, inSync: nodeId !== 2, fullHeal: false, healDoneBytes: 0, healTotalBytes: 0, reason: "" })), ...over,
+    replicas: [1, 2, 3].map((nodeId) => ({ nodeId, inSync: nodeId !== 2, fullHeal: false, healDoneBytes: 0, healTotalBytes: 0, reason: "", dirtyRanges: null })), ...over,
   };
 }
 
@@ -38,7 +38,7 @@ describe("resolveVolumeDevices", () => {
   });
 
   it("refuses to start on a node without a copy, naming the nodes that have one", () => {
-    const images = lookup({ "vol/root": image("root", { replicas: [1, 3].map((nodeId) => ({ nodeId, inSync: true, fullHeal: false, healDoneBytes: 0, healTotalBytes: 0, reason: "" })) }) });
+    const images = lookup({ "vol/root": image("root", { replicas: [1, 3].map((nodeId) => ({ nodeId, inSync: true, fullHeal: false, healDoneBytes: 0, healTotalBytes: 0, reason: "", dirtyRanges: null })) }) });
     const start = () => resolveVolumeDevices(vm([{ id: "disk0", volume: "vol", image: "root" }]), 2, socket, images);
     expect(start).toThrow(VmPrepareError);
     expect(start).toThrow("starting VM web1: disk disk0 is image vol/root, which has no copy on node n2 (its volume's bricks are on: n1, n3); move the VM to one of those nodes");

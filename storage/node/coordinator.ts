@@ -3,7 +3,9 @@
 // opens the local copy and a replication channel to every other brick at that epoch, and serves
 // a ReplicatedBackend; while open it heals the replicas that are out of sync as soon as they
 // answer again. The last connection's close (after a short grace, so a client that reconnects
-// keeps the epoch) flushes, closes and releases the writer epoch cleanly.
+// keeps the epoch) flushes, closes and releases the writer epoch cleanly, leaving in the replicated
+// state the regions each out-of-sync replica missed, so the next writer (a migrated VM's new node,
+// or the node that heals an idle image) copies just those instead of comparing whole images.
 //
 // Each NBD connection gets a view bound to the open it started on. When another node takes the
 // epoch, this open is fenced: its connections get EIO from then on, for good (a guest whose disk
@@ -13,7 +15,7 @@ import type { CommandResult } from "../../core/state/apply.ts";
 import type { Logger } from "../../core/raft/types.ts";
 import type { BlockBackend, WriteOptions } from "../nbd/backend.ts";
 import { StorageError } from "../nbd/backend.ts";
-import { DirtyMap } from "../replication/dirty-map.ts";
+import { DirtyMap, type ByteRange } from "../replication/dirty-map.ts";
 import { healAndRejoin, healReplica } from "../replication/heal.ts";
 import type { ImageTable } from "../replication/image-table.ts";
 import { ReplicaClient } from "../replication/replica-client.ts";
@@ -21,7 +23,7 @@ import { ReplicatedBackend } from "../replication/replicated-backend.ts";
 import type { ReplicaTarget } from "../replication/replica-target.ts";
 import type { Pacing } from "../replication/throttle.ts";
 import type { ImageRecord } from "../volume/model.ts";
-import { replicaReasonCharsMax } from "../volume/storage-writer.ts";
+import { dirtyRangesMax, replicaReasonCharsMax } from "../volume/storage-writer.ts";
 import { imageFileBytes } from "./layout.ts";
 import { LocalBrickReplica } from "./local-brick.ts";
 
@@ -62,6 +64,8 @@ interface Open {
   backend: ReplicatedBackend | null;
   healTimer: NodeJS.Timeout | null;
   healing: Set<string>;
+  /** Heals under way (close waits for them after aborting, so the dirty maps are settled). */
+  healRuns: Set<Promise<void>>;
   heals: AbortController;
 }
 
@@ -223,12 +227,20 @@ export class CoordinatedImage {
         nodeId: String(r.nodeId), imageId: this.imageId, epoch, sizeBytes: bytes,
         connect: () => deps.connect(r.nodeId), replicaTimeoutMs: deps.replicaTimeoutMs ?? coordinatorDefaults.replicaTimeoutMs,
       }));
+    // The previous writer's dirty maps are complete only if it released cleanly (no writer since).
+    const knownDirty = new Map<string, ByteRange[]>();
+    if (acquired.previousClean === true) {
+      for (const r of record.replicas) if (!r.inSync && r.dirtyRanges !== null) knownDirty.set(String(r.nodeId), r.dirtyRanges.map(([offset, length]) => ({ offset, length })));
+    }
     const backend = new ReplicatedBackend({
-      imageId: this.imageId, epoch, sizeBytes: bytes, local, remotes, log: deps.log,
+      imageId: this.imageId, epoch, sizeBytes: bytes, local, remotes, log: deps.log, knownDirty,
       inSync: record.replicas.filter((r) => r.inSync).map((r) => String(r.nodeId)),
       control: { markOutOfSync: (nodeId, info) => this.markOutOfSync(epoch, Number(nodeId), info) },
     });
-    const open: Open = { seq, epoch, io: backend, backend, healing: new Set(), heals: new AbortController(), healTimer: setInterval(() => this.healTick(), coordinatorDefaults.healIntervalMs) };
+    const open: Open = {
+      seq, epoch, io: backend, backend, healing: new Set(), healRuns: new Set(), heals: new AbortController(),
+      healTimer: setInterval(() => this.healTick(), coordinatorDefaults.healIntervalMs),
+    };
     deps.log.info("coordinating image", { image: this.name, epoch, previousClean: acquired.previousClean, previousNode: acquired.previousNodeId ?? null });
     if (acquired.previousClean === false) void this.reconcile(open);
     return open;
@@ -241,7 +253,7 @@ export class CoordinatedImage {
     const target: ReplicaTarget = inSync.includes(deps.nodeId)
       ? await LocalBrickReplica.open(String(deps.nodeId), deps.table, this.imageId, record.writerEpoch, bytes)
       : new ReplicaClient({ nodeId: String(inSync[0] ?? 0), imageId: this.imageId, epoch: record.writerEpoch, sizeBytes: bytes, connect: () => deps.connect(inSync[0] ?? 0) });
-    return { seq: ++this.opens, epoch: record.writerEpoch, io: readOnlyBackend(target, bytes, this.name), backend: null, healing: new Set(), heals: new AbortController(), healTimer: null };
+    return { seq: ++this.opens, epoch: record.writerEpoch, io: readOnlyBackend(target, bytes, this.name), backend: null, healing: new Set(), healRuns: new Set(), heals: new AbortController(), healTimer: null };
   }
 
   /**
@@ -282,7 +294,11 @@ export class CoordinatedImage {
     for (const r of o.backend.status()) {
       if (r.state !== "out" || o.healing.has(r.nodeId)) continue;
       o.healing.add(r.nodeId);
-      void this.heal(o, r.nodeId).finally(() => o.healing.delete(r.nodeId));
+      const run: Promise<void> = this.heal(o, r.nodeId).finally(() => {
+        o.healing.delete(r.nodeId);
+        o.healRuns.delete(run);
+      });
+      o.healRuns.add(run);
     }
   }
 
@@ -320,6 +336,7 @@ export class CoordinatedImage {
     this.closing = this.closing.then(async () => {
       if (o.healTimer) clearInterval(o.healTimer);
       o.heals.abort();
+      await Promise.allSettled([...o.healRuns]);
       let clean = release && !o.backend?.isFenced;
       if (clean) try {
         await o.io.flush();
@@ -327,9 +344,11 @@ export class CoordinatedImage {
         clean = false;
         this.deps.log.warn("final flush of an image failed; leaving its epoch held (the next writer compares replicas)", { image: this.name, error: String(err) });
       }
+      const keep = clean && o.backend ? o.backend.dirtyToKeep(dirtyRangesMax) : new Map<string, ByteRange[]>();
       await o.io.close();
       if (clean && o.backend) {
-        await this.deps.execute("storage.image.releaseWriter", { id: this.imageId, epoch: o.epoch }).catch((err: unknown) =>
+        const dirty = [...keep].map(([nodeId, ranges]) => ({ nodeId: Number(nodeId), ranges: ranges.map((r) => [r.offset, r.length]) }));
+        await this.deps.execute("storage.image.releaseWriter", { id: this.imageId, epoch: o.epoch, dirty }).catch((err: unknown) =>
           this.deps.log.warn("releasing the writer epoch failed", { image: this.name, error: String(err) }),
         );
       }

@@ -1,6 +1,7 @@
 // The regions a replica missed, as a bitmap of fixed-size extents (64 KiB by default) over the
-// image. Lives only in the coordinator's memory: after a coordinator restart the regions are
-// unknown and the replica is compare-healed instead (fullHeal).
+// image. Lives in the coordinator's memory; a clean release of the image hands its ranges to the
+// next writer through the replicated state, but after a coordinator crash the regions are unknown
+// and the replica is compare-healed instead (fullHeal).
 
 export const dirtyExtentBytesDefault = 64 * 1024;
 

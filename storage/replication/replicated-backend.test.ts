@@ -174,6 +174,39 @@ describe("ReplicatedBackend", () => {
     expect(c.bytes.equals(a.bytes)).toBe(true);
   });
 
+  it("hands the regions an out-of-sync replica missed to the next writer, which heals just those", async () => {
+    const { a, c, backend } = setup();
+    c.failWith = "closed";
+    await backend.write(M, randomBytes(3 * K), { fua: false });
+    await backend.write(5 * M + 100, randomBytes(70 * K), { fua: false });
+    await backend.flush();
+    const kept = backend.dirtyToKeep(16);
+    expect([...kept.keys()]).toEqual(["c"]);
+    expect(kept.get("c")).toEqual([{ offset: M, length: 64 * K }, { offset: 5 * M, length: 128 * K }]);
+    expect(backend.dirtyToKeep(1).size).toBe(0); // more ranges than allowed: nothing kept, the next writer compares
+    await backend.close();
+
+    // The next writer: c still out of sync, its regions known.
+    c.failWith = null;
+    const next = new ReplicatedBackend({
+      imageId: "img", epoch: 2, sizeBytes: 8 * M, local: a, remotes: [new FakeTarget("b", 8 * M), c], inSync: ["a", "b"],
+      control: { markOutOfSync: async () => undefined }, knownDirty: kept,
+    });
+    expect(next.status().find((s) => s.nodeId === "c")).toMatchObject({ state: "out", fullHeal: false, dirtyBytes: 192 * K });
+    const { mode, dirty } = next.startHealing("c");
+    expect(mode).toBe("dirty");
+    const result = await healReplica({
+      access: next, nodeId: "c", imageId: "img", mode, dirty, sizeBytes: next.sizeBytes, bytesPerSec: 0,
+      pacing: { nowMs: () => 0, sleep: async () => undefined },
+    });
+    expect(result).toEqual({ copiedBytes: 192 * K, comparedBytes: 0 });
+    expect(c.bytes.equals(a.bytes)).toBe(true);
+    // Without known regions the same replica would need a compare.
+    const unknown = new ReplicatedBackend({ imageId: "img", epoch: 3, sizeBytes: 8 * M, local: a, remotes: [c], inSync: ["a"], control: { markOutOfSync: async () => undefined } });
+    expect(unknown.status()[1]).toMatchObject({ state: "out", fullHeal: true });
+    expect(unknown.dirtyToKeep(16).size).toBe(0);
+  });
+
   it("compare-heals an in-sync replica after an unclean takeover without taking it out of sync", async () => {
     const { a, b, backend, marked } = setup(4 * M);
     a.bytes.fill(5, 0, 2 * M);

@@ -10,7 +10,7 @@ import type { Logger } from "../../core/raft/types.ts";
 import type { BlockBackend, WriteOptions, WriteZeroesOptions } from "../nbd/backend.ts";
 import { StorageError } from "../nbd/backend.ts";
 import { fileBackendDefaults } from "../brick/file-backend.ts";
-import { DirtyMap, dirtyExtentBytesDefault } from "./dirty-map.ts";
+import { DirtyMap, dirtyExtentBytesDefault, type ByteRange } from "./dirty-map.ts";
 import { ReplicationError } from "./errors.ts";
 import { RangeLock } from "./range-lock.ts";
 import type { ReplicaTarget } from "./replica-target.ts";
@@ -43,6 +43,11 @@ export interface ReplicatedBackendOptions {
   remotes: readonly ReplicaTarget[];
   /** Node ids the replicated state calls in sync; the others start out of sync with unknown regions. */
   inSync: Iterable<string>;
+  /**
+   * For replicas that are out of sync: the regions they missed, complete, as the previous writer
+   * left them at a clean release. Such a replica starts with that dirty map instead of unknown regions.
+   */
+  knownDirty?: ReadonlyMap<string, readonly ByteRange[]>;
   control: ReplicationControl;
   dirtyExtentBytes?: number;
   unflushedExtentsMax?: number;
@@ -98,16 +103,21 @@ export class ReplicatedBackend implements BlockBackend {
     const extentBytes = o.dirtyExtentBytes ?? dirtyExtentBytesDefault;
     this.unflushed = new UnflushedRegions(extentBytes, o.unflushedExtentsMax ?? unflushedExtentsMaxDefault);
     const inSync = new Set(o.inSync);
-    const make = (target: ReplicaTarget, local: boolean): Replica => ({
-      target,
-      local,
-      state: inSync.has(target.nodeId) ? "in_sync" : "out",
-      dirty: new DirtyMap(o.sizeBytes, extentBytes),
-      fullHeal: !inSync.has(target.nodeId), // dirty regions from before this coordinator are unknown
-      marking: null,
-      healMode: null,
-      reason: inSync.has(target.nodeId) ? "" : "out of sync when this coordinator started",
-    });
+    const make = (target: ReplicaTarget, local: boolean): Replica => {
+      const dirty = new DirtyMap(o.sizeBytes, extentBytes);
+      const known = inSync.has(target.nodeId) ? undefined : o.knownDirty?.get(target.nodeId);
+      for (const r of known ?? []) dirty.mark(r.offset, r.length);
+      return {
+        target,
+        local,
+        state: inSync.has(target.nodeId) ? "in_sync" : "out",
+        dirty,
+        fullHeal: !inSync.has(target.nodeId) && known === undefined, // else regions from before this coordinator are unknown
+        marking: null,
+        healMode: null,
+        reason: inSync.has(target.nodeId) ? "" : "out of sync when this coordinator started",
+      };
+    };
     this.localReplica = make(o.local, true);
     this.replicas = [this.localReplica, ...o.remotes.map((t) => make(t, false))];
     this.refresh();
@@ -131,6 +141,24 @@ export class ReplicatedBackend implements BlockBackend {
       dirtyBytes: r.dirty.dirtyBytes,
       reason: r.reason,
     }));
+  }
+
+  /**
+   * For a clean release: the regions each out-of-sync replica missed, for those whose map is
+   * complete (not unknown, no heal under way) and at most rangesMax ranges long.
+   */
+  dirtyToKeep(rangesMax: number): Map<string, ByteRange[]> {
+    const out = new Map<string, ByteRange[]>();
+    for (const r of this.replicas) {
+      if (r.state !== "out" || r.fullHeal) continue;
+      const ranges: ByteRange[] = [];
+      for (const range of r.dirty.ranges()) {
+        ranges.push(range);
+        if (ranges.length > rangesMax) break;
+      }
+      if (ranges.length <= rangesMax) out.set(r.target.nodeId, ranges);
+    }
+    return out;
   }
 
   /** The dirty map of a replica (meaningful while it is not in sync and fullHeal is false). */

@@ -60,6 +60,12 @@ export interface ReplicaRecord {
   /** Why it fell out of sync (empty while in sync). */
   reason: string;
   healTotalBytes: number;
+  /**
+   * The regions it missed as [offset, length] pairs, as the last writer knew them when it released
+   * the image cleanly; null when unknown. Meaningful only to the next writer, and only when that
+   * release was the last one (ImageRecord.writerClean): the next writer's open resumes its dirty map.
+   */
+  dirtyRanges: [number, number][] | null;
 }
 
 export interface ImageRecord {

@@ -107,7 +107,7 @@ describe("storage module: images", () => {
     const { db, run } = withImage();
     const i = getImage(db, img)!;
     expect(i).toMatchObject({ volumeId: vol, name: "disk1", kind: "disk", format: "raw", sizeBytes: GiB, state: "ready", generation: 1, writerEpoch: 0, writerNodeId: null, writerClean: true });
-    expect(i.replicas).toEqual([1, 2, 3].map((nodeId) => ({ nodeId, inSync: true, fullHeal: false, healDoneBytes: 0, healTotalBytes: 0, reason: "" })));
+    expect(i.replicas).toEqual([1, 2, 3].map((nodeId) => ({ nodeId, inSync: true, fullHeal: false, healDoneBytes: 0, healTotalBytes: 0, reason: "", dirtyRanges: null })));
     const again = { id: uuid(201), volumeId: vol, name: "disk1", kind: "disk", format: "raw", sizeBytes: GiB, state: "ready" };
     expect(run("storage.image.create", again)).toMatchObject({ ok: false, code: "already_exists", field: "name" });
     expect(run("storage.image.create", { ...again, volumeId: uuid(999), name: "disk2" })).toMatchObject({ ok: false, code: "not_found", field: "volume" });
@@ -180,15 +180,38 @@ describe("storage module: writer epoch and replica set", () => {
     expect(run("storage.image.healProgress", { id: img, epoch: 1, nodeId: 2, doneBytes: 1, totalBytes: 2 })).toMatchObject({ ok: false, code: "failed_precondition" });
     run("storage.image.replicaOutOfSync", { id: img, epoch: 1, nodeId: 2, fullHeal: true, reason: "brick full (ENOSPC)" });
     expect(run("storage.image.healProgress", { id: img, epoch: 1, nodeId: 2, doneBytes: 64, totalBytes: 128 })).toEqual({ ok: true });
-    expect(getImage(db, img)!.replicas[1]).toEqual({ nodeId: 2, inSync: false, fullHeal: true, healDoneBytes: 64, healTotalBytes: 128, reason: "brick full (ENOSPC)" });
+    expect(getImage(db, img)!.replicas[1]).toEqual({ nodeId: 2, inSync: false, fullHeal: true, healDoneBytes: 64, healTotalBytes: 128, reason: "brick full (ENOSPC)", dirtyRanges: null });
     expect(() => storageModule.commands["storage.image.healProgress"]!.validate({ id: img, epoch: 1, nodeId: 2, doneBytes: 3, totalBytes: 2 })).toThrow(/doneBytes/);
     run("storage.image.acquireWriter", { id: img, nodeId: 3 });
     expect(run("storage.image.healProgress", { id: img, epoch: 1, nodeId: 2, doneBytes: 128, totalBytes: 128 })).toMatchObject({ ok: false, code: "stale_epoch" });
     expect(run("storage.image.replicaInSync", { id: img, epoch: 1, nodeId: 2 })).toMatchObject({ ok: false, code: "stale_epoch" });
     expect(getImage(db, img)!.replicas[1]!.inSync).toBe(false);
     expect(run("storage.image.replicaInSync", { id: img, epoch: 2, nodeId: 2 })).toEqual({ ok: true, generation: 3 });
-    expect(getImage(db, img)!.replicas[1]).toEqual({ nodeId: 2, inSync: true, fullHeal: false, healDoneBytes: 0, healTotalBytes: 0, reason: "" });
+    expect(getImage(db, img)!.replicas[1]).toEqual({ nodeId: 2, inSync: true, fullHeal: false, healDoneBytes: 0, healTotalBytes: 0, reason: "", dirtyRanges: null });
     expect(run("storage.image.replicaInSync", { id: img, epoch: 2, nodeId: 2 })).toEqual({ ok: true, generation: 3 });
+  });
+
+  it("keeps the dirty ranges of out-of-sync replicas across a clean release, checks them naming the field, clears them in sync", () => {
+    const { db, run } = withImage();
+    const v = storageModule.commands["storage.image.releaseWriter"]!.validate;
+    expect(() => v({ id: img, epoch: 1, dirty: [{ nodeId: 2, ranges: [[0, 0]] }] })).toThrow(/field "dirty\[0\]\.ranges\[0\]"/);
+    expect(() => v({ id: img, epoch: 1, dirty: [{ nodeId: 2, ranges: [[-1, 5]] }] })).toThrow(/dirty\[0\]\.ranges\[0\]/);
+    expect(() => v({ id: img, epoch: 1, dirty: [{ nodeId: 0, ranges: [] }] })).toThrow(/dirty\[0\]\.nodeId/);
+    expect(() => v({ id: img, epoch: 1, dirty: [{ nodeId: 2, ranges: Array.from({ length: 4097 }, (_, i) => [i * 2, 1]) }] })).toThrow(/at most 4096/);
+    expect(() => v({ id: img, epoch: 1, dirty: "x" })).toThrow(/field "dirty"/);
+    run("storage.image.acquireWriter", { id: img, nodeId: 1 });
+    run("storage.image.replicaOutOfSync", { id: img, epoch: 1, nodeId: 2, fullHeal: false, reason: "not answering" });
+    // Node 3 is in sync: a range given for it is not kept; one past the image end is cut off.
+    const dirty = [{ nodeId: 2, ranges: [[65536, 131072], [GiB - 4096, 65536], [GiB + 1, 5]] }, { nodeId: 3, ranges: [[0, 4096]] }];
+    expect(run("storage.image.releaseWriter", { id: img, epoch: 1, dirty })).toEqual({ ok: true, released: true });
+    expect(getImage(db, img)!.replicas.map((r) => r.dirtyRanges)).toEqual([null, [[65536, 131072], [GiB - 4096, 4096]], null]);
+    expect(run("storage.image.acquireWriter", { id: img, nodeId: 3 })).toMatchObject({ epoch: 2, previousClean: true });
+    expect(run("storage.image.replicaInSync", { id: img, epoch: 2, nodeId: 2 })).toMatchObject({ ok: true });
+    expect(getImage(db, img)!.replicas[1]!.dirtyRanges).toBeNull();
+    // A release without the field leaves nothing to resume.
+    run("storage.image.replicaOutOfSync", { id: img, epoch: 2, nodeId: 2, fullHeal: false, reason: "not answering" });
+    expect(run("storage.image.releaseWriter", { id: img, epoch: 2 })).toEqual({ ok: true, released: true });
+    expect(getImage(db, img)!.replicas[1]!.dirtyRanges).toBeNull();
   });
 
   it("uses the volume's replica count for the quorum: one replica can never leave, two of two cannot lose one", () => {

@@ -172,6 +172,11 @@ CREATE INDEX storage_replicas_node ON storage_replicas (node_id);`,
       name: "storage volume arbiter",
       sql: "ALTER TABLE storage_volumes ADD COLUMN arbiter INTEGER NOT NULL DEFAULT 0;",
     },
+    {
+      version: 9,
+      name: "storage replica dirty ranges kept across a clean writer release",
+      sql: "ALTER TABLE storage_replicas ADD COLUMN dirty_ranges TEXT;",
+    },
   ],
   commands: {
     "storage.volume.create": volumeCreate, "storage.volume.delete": volumeDelete, "storage.brick.report": brickReport,

@@ -10,14 +10,20 @@ interface ImageRow {
   id: string; volume_id: string; name: string; kind: ImageKind; format: ImageFormat; size_bytes: number; state: ImageState;
   generation: number; writer_epoch: number; writer_node_id: number | null; writer_clean: number; created_at_ms: number;
 }
-interface ReplicaRow { image_id: string; node_id: number; in_sync: number; full_heal: number; heal_done_bytes: number; heal_total_bytes: number; reason: string }
+interface ReplicaRow {
+  image_id: string; node_id: number; in_sync: number; full_heal: number; heal_done_bytes: number; heal_total_bytes: number; reason: string;
+  dirty_ranges: string | null;
+}
 
 function brickOfRow(r: BrickRow): BrickRecord {
   return { volumeId: r.volume_id, nodeId: r.node_id, path: r.path, capacityBytes: r.capacity_bytes, usedBytes: r.used_bytes, reportedAtMs: r.reported_at_ms };
 }
 
 function replicaOfRow(r: ReplicaRow): ReplicaRecord {
-  return { nodeId: r.node_id, inSync: r.in_sync === 1, fullHeal: r.full_heal === 1, healDoneBytes: r.heal_done_bytes, healTotalBytes: r.heal_total_bytes, reason: r.reason };
+  return {
+    nodeId: r.node_id, inSync: r.in_sync === 1, fullHeal: r.full_heal === 1, healDoneBytes: r.heal_done_bytes, healTotalBytes: r.heal_total_bytes, reason: r.reason,
+    dirtyRanges: r.dirty_ranges === null ? null : (JSON.parse(r.dirty_ranges) as [number, number][]),
+  };
 }
 
 function volumesOf(db: Database.Database, rows: VolumeRow[]): VolumeRecord[] {

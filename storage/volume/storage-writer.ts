@@ -43,10 +43,32 @@ const acquireWriter: CommandSpec<{ id: string; nodeId: number }> = {
   },
 };
 
-const releaseWriter: CommandSpec<{ id: string; epoch: number }> = {
+/** At most this many [offset, length] ranges per replica are kept across a release; more: compare-heal. */
+export const dirtyRangesMax = 4096;
+
+export interface DirtyRanges { nodeId: number; ranges: [number, number][] }
+
+/** The optional `dirty` field of releaseWriter: per out-of-sync replica, the regions it missed. */
+function checkDirty(v: unknown): DirtyRanges[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > 64) throw new StorageFieldError("dirty", "must be a list of at most 64 {nodeId, ranges} entries");
+  return v.map((e: unknown, i) => {
+    const o = (e ?? {}) as { nodeId?: unknown; ranges?: unknown };
+    const nodeId = checkNodeId(`dirty[${i}].nodeId`, o.nodeId);
+    if (!Array.isArray(o.ranges) || o.ranges.length > dirtyRangesMax) throw new StorageFieldError(`dirty[${i}].ranges`, `must be a list of at most ${dirtyRangesMax} [offset, length] pairs`);
+    const ranges = o.ranges.map((r: unknown, j): [number, number] => {
+      const ok = Array.isArray(r) && r.length === 2 && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && (r[0] as number) >= 0 && (r[1] as number) > 0;
+      if (!ok) throw new StorageFieldError(`dirty[${i}].ranges[${j}]`, "must be [offset, length] with offset >= 0 and length > 0 (bytes)");
+      return [r[0] as number, r[1] as number];
+    });
+    return { nodeId, ranges };
+  });
+}
+
+const releaseWriter: CommandSpec<{ id: string; epoch: number; dirty: DirtyRanges[] }> = {
   validate(payload) {
     const p = fields("storage.image.releaseWriter", payload);
-    return checked("storage.image.releaseWriter", () => ({ id: checkUuid("id", p.id), epoch: checkNonNegative("epoch", p.epoch) }));
+    return checked("storage.image.releaseWriter", () => ({ id: checkUuid("id", p.id), epoch: checkNonNegative("epoch", p.epoch), dirty: checkDirty(p.dirty) }));
   },
   apply(ctx, p) {
     const image = imageOr(ctx, p.id);
@@ -54,6 +76,14 @@ const releaseWriter: CommandSpec<{ id: string; epoch: number }> = {
     // A release by a superseded writer must not clear the current one's claim.
     if (p.epoch !== image.writerEpoch) return { ok: true, released: false };
     ctx.prepare("UPDATE storage_images SET writer_node_id = NULL, writer_clean = 1 WHERE id = ?").run(p.id);
+    // What the next writer may resume: the regions of each out-of-sync replica this writer knew
+    // completely; for every other replica nothing (unknown, or in sync). Ranges past the image are cut.
+    const setDirty = ctx.prepare("UPDATE storage_replicas SET dirty_ranges = ? WHERE image_id = ? AND node_id = ?");
+    for (const r of image.replicas) {
+      const known = r.inSync ? undefined : p.dirty.find((d) => d.nodeId === r.nodeId);
+      const ranges = known?.ranges.filter(([o]) => o < image.sizeBytes).map(([o, n]): [number, number] => [o, Math.min(n, image.sizeBytes - o)]);
+      setDirty.run(ranges === undefined ? null : JSON.stringify(ranges), p.id, r.nodeId);
+    }
     return { ok: true, released: true };
   },
 };
@@ -101,6 +131,7 @@ const replicaInSync: CommandSpec<EpochPayload> = {
     if (isFailure(found)) return found;
     if (found.replica.inSync) return { ok: true, generation: found.image.generation };
     ctx.prepare(setReplica).run(1, 0, 0, 0, "", p.id, p.nodeId);
+    ctx.prepare("UPDATE storage_replicas SET dirty_ranges = NULL WHERE image_id = ? AND node_id = ?").run(p.id, p.nodeId);
     return { ok: true, generation: ctx.prepare(bumpGeneration).pluck().get(p.id) as number };
   },
 };

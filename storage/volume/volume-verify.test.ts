@@ -14,7 +14,7 @@ function image(name: string, more: Partial<ImageRecord> = {}, inSync = [true, tr
   return {
     id: `id-${name}`, volumeId: "v", name, kind: "disk", format: "raw", sizeBytes: 10 * MiB + 512, state: "ready", generation: 1,
     writerEpoch: 0, writerNodeId: null, writerClean: true, createdAtMs: 0,
-    replicas: inSync.map((s, k) => ({ nodeId: k + 1, inSync: s, fullHeal: false, healDoneBytes: 0, healTotalBytes: 0, reason: "" })),
+    replicas: inSync.map((s, k) => ({ nodeId: k + 1, inSync: s, fullHeal: false, healDoneBytes: 0, healTotalBytes: 0, reason: "", dirtyRanges: null })),
     ...more,
   };
 }

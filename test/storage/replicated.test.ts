@@ -129,9 +129,23 @@ describe.skipIf(!rootOk)("replicated images on three daemons in network namespac
     expect(result.out).toMatch(/err=\s*0/);
     const during = await image("b");
     expect(during.replicas.find((x) => x.nodeName === "n3")?.inSync).toBe(false);
+    // fio has closed the image; once its coordinator let it go cleanly, the regions n3 missed are
+    // in the replicated state, and whichever node heals the idle image copies just those.
+    await DaemonCluster.retry(async () => {
+      const i = await image("b");
+      if (!i.writerClean || Number(i.writerNodeId) !== 0) throw new Error(`vol/b is still held by node ${i.writerNodeId}`);
+    }, 30_000, 200);
     c.serve(nodes[2]!);
     const healMs = await waitAllInSync("b");
     console.log(`replica n3 of vol/b healed ${healMs} ms after its daemon restarted`);
+    const healed = nodes.flatMap((n) => fs.readFileSync(n.log, "utf8").split("\n"))
+      .filter((l) => l.includes('"replica healed"') && l.includes('"vol/b"'))
+      .map((l) => JSON.parse(l) as { copiedBytes: number; comparedBytes: number });
+    expect(healed.length, "a replica healed log line for vol/b").toBeGreaterThan(0);
+    const last = healed[healed.length - 1]!;
+    expect(last.comparedBytes, "the heal copied the dirty regions, it did not compare the image").toBe(0);
+    expect(last.copiedBytes).toBeGreaterThan(0);
+    expect(last.copiedBytes).toBeLessThanOrEqual(256 * 1024 * 1024);
     const v = verify("b");
     expect(v.code, v.stdout + v.stderr).toBe(0);
   }, 300_000);
