@@ -17,7 +17,7 @@ import net from "node:net";
 import type { Duplex } from "node:stream";
 
 export interface ReadSink {
-  /** Where the next read may land in place (say the rest of a payload), or null for the socket's buffer. */
+  /** Where the next read may land in place (say the rest of a payload), or null (or empty) for the socket's buffer. */
   directTarget(): Buffer | null;
   /** n bytes were read into the start of the buffer directTarget() last returned. */
   directFilled(n: number): void;
@@ -82,7 +82,11 @@ export function readInto(stream: Duplex, bufferBytes: number, sink: ReadSink): "
       else sink.directFilled(nread);
       return true;
     };
-    own[syms!.generator] = (): Buffer => sink.directTarget() ?? buffer;
+    // An empty target would make the handle read nothing for ever (a TLS socket spins): use ours.
+    own[syms!.generator] = (): Buffer => {
+      const t = sink.directTarget();
+      return t !== null && t.length > 0 ? t : buffer;
+    };
     (handle as UserBufferHandle).useUserBuffer(buffer);
   }
   // Bytes read before the switch wait in the readable buffer; they come first.
