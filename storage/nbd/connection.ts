@@ -80,7 +80,7 @@ export class NbdConnection {
     private readonly leasePayload: LeasePayload = sharedPayloadAllocator(),
   ) {
     readInto(socket, readBufferBytes, {
-      directTarget: () => this.reader?.directTarget() ?? null,
+      directTarget: () => (this.stopping ? null : (this.reader?.directTarget() ?? null)),
       directFilled: (n) => {
         this.reader!.directFilled(n);
         this.pump();
@@ -153,9 +153,10 @@ export class NbdConnection {
     return req;
   }
 
-  /** Bytes valid only during the call. */
+  /** Bytes valid only during the call; once stopping, requests are no longer taken and bytes are dropped. */
   private onBytes(bytes: Buffer): void {
     if (this.reader !== null) {
+      if (this.stopping) return;
       try {
         this.reader.push(bytes);
       } catch (err) {
@@ -206,7 +207,9 @@ export class NbdConnection {
       this.start(s, f);
     }
     const blocked = this.inflight >= this.limits.inflightMax || this.socket.writableLength > this.limits.outputBytesMax;
-    if (blocked || this.stopping) this.socket.pause();
+    // Stopping, the socket reads on (dropping what comes) so the client's EOF closes it: paused,
+    // a socket reading into its own buffer would not see the EOF and stay half open.
+    if (blocked && !this.stopping) this.socket.pause();
     else this.socket.resume();
     this.maybeFinish();
   }

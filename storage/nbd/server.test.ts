@@ -352,6 +352,32 @@ describe("transmission", () => {
     expect(await good.simpleReply()).toEqual({ error: 0, handle: 7n });
   });
 
+  it("closes the connection and lets the backend go when a client disconnects after NBD_CMD_DISC", async () => {
+    // qemu-img and qemu-io send DISC and close at once; a socket that stopped reading after DISC
+    // never saw their EOF, stayed half open and kept the image attached (its writer epoch held).
+    let attached = 0;
+    class Counting extends MemoryBackend {
+      attach(): void {
+        attached++;
+      }
+      detach(): void {
+        attached--;
+      }
+    }
+    const path = await startServer(new Counting(sizeBytes));
+    const c = await client(path);
+    await c.handshake("disk", false);
+    c.send(cmd.read, 1n, 0n, 512);
+    expect((await c.simpleReply()).error).toBe(0);
+    expect(attached).toBe(1);
+    c.send(cmd.disc, 2n, 0n, 0);
+    c.socket.end();
+    expect(await c.waitClosed()).toBe(true);
+    const deadline = Date.now() + readTimeoutMs;
+    while (attached !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(attached).toBe(0);
+  });
+
   it("finishes in-flight requests on NBD_CMD_DISC and on server shutdown before closing", async () => {
     const gated = new GatedBackend(sizeBytes);
     const path = await startServer(gated);

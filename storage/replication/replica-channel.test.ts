@@ -215,4 +215,33 @@ describe("replica server and client", () => {
     expect(Buffer.concat(got).readUInt8(4)).toBe(6); // status not_open
     s2.destroy();
   });
+
+  it("closes its side once the peer sent CLOSE and ended, releasing the channel", async () => {
+    // A brick that stopped reading after CLOSE would never see the peer's EOF: half open for good.
+    const server = brickServer();
+    let accepted: net.Socket | null = null;
+    const tcp = net.createServer((sock) => {
+      accepted = sock;
+      server.serve(sock);
+    });
+    await new Promise<void>((r) => tcp.listen(0, "127.0.0.1", r));
+    cleanups.push(async () => {
+      await server.close();
+      await new Promise<void>((r) => tcp.close(() => r()));
+    });
+    const s = net.connect((tcp.address() as net.AddressInfo).port, "127.0.0.1");
+    s.on("error", () => undefined);
+    const got: Buffer[] = [];
+    s.on("data", (d: Buffer) => got.push(d));
+    await new Promise<void>((r) => s.once("connect", () => r()));
+    const id = Buffer.from("close-me", "utf8");
+    s.write(Buffer.concat([encodeRequestHeader({ op: op.open, flags: 0, handle: 1, epoch: 1, offset: M, length: 0, chunkBytes: 0 }, id.length), id]));
+    s.write(encodeRequestHeader({ op: op.close, flags: 0, handle: 2, epoch: 1, offset: 0, length: 0, chunkBytes: 0 }, 0));
+    s.end();
+    const deadline = Date.now() + 5_000;
+    while ((accepted === null || !(accepted as net.Socket).destroyed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(accepted).not.toBeNull();
+    expect((accepted as unknown as net.Socket).destroyed, "the brick's side of the channel closed").toBe(true);
+    expect(Buffer.concat(got).length).toBeGreaterThan(0); // OPEN and CLOSE were answered
+  });
 });

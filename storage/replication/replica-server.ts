@@ -117,7 +117,7 @@ class ReplicaChannel {
   ) {
     this.reader = new FrameReader(requestHeaderBytes, decodeRequestHeader, (h) => h.payloadBytes, (h, n) => server.leasePayload(n, h.offset));
     readInto(stream, replicaServerDefaults.readBufferBytes, {
-      directTarget: () => this.reader.directTarget(),
+      directTarget: () => (this.stopping ? null : this.reader.directTarget()),
       directFilled: (n) => {
         this.reader.directFilled(n);
         this.pump();
@@ -140,7 +140,9 @@ class ReplicaChannel {
     this.maybeFinish();
   }
 
+  /** Bytes valid only during the call; once stopping, requests are no longer taken and bytes are dropped. */
   private onBytes(bytes: Buffer): void {
+    if (this.stopping) return;
     try {
       this.reader.push(bytes);
     } catch (err) {
@@ -174,7 +176,9 @@ class ReplicaChannel {
       this.start({ ...f.header, payload: f.payload, release: () => lease?.release() });
     }
     const blocked = this.opening || this.inflight >= inflightMax || this.stream.writableLength > outputBytesMax;
-    if (blocked || this.stopping) this.stream.pause();
+    // Stopping, the stream reads on (dropping what comes) so the peer's EOF closes it: paused,
+    // a socket reading into its own buffer would not see the EOF and stay half open.
+    if (blocked && !this.stopping) this.stream.pause();
     else this.stream.resume();
     this.maybeFinish();
   }
