@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService, VolumeService } from "../../core/api/gen/trivet/v1/storage_pb.ts";
 import { Role, UserService } from "../../core/api/gen/trivet/v1/users_pb.ts";
 import { adminPassword, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
-import { login, shot, shotsDir, uiWaitMs } from "./pages.ts";
+import { login, scrollTo, shot, shotsDir, uiWaitMs } from "./pages.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -258,7 +258,7 @@ describe("storage in the web UI", () => {
     const card = page.getByTestId("dash-storage");
     await expect.poll(() => card.textContent(), { timeout: uiWaitMs }).toMatch(/\d (MiB|GiB|TiB) of \d+(\.\d+)? (GiB|TiB)/);
     await page.getByRole("img", { name: /^Storage used: cluster / }).waitFor({ timeout: uiWaitMs });
-    await page.getByTestId("chart-storage").scrollIntoViewIfNeeded();
+    await scrollTo(page.getByTestId("chart-storage"));
     await shot(page, "dashboard-storage");
   });
 

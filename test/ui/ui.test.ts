@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role, UserService } from "../../core/api/gen/trivet/v1/users_pb.ts";
-import { login, shot, shotsDir, uiWaitMs } from "./pages.ts";
+import { login, scrollTo, shot, shotsDir, uiWaitMs } from "./pages.ts";
 import { adminPassword, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -100,7 +100,7 @@ describe("the web UI on a three-node cluster", () => {
     await expect.poll(() => page.getByTestId("chart-storage").textContent(), { timeout: uiWaitMs }).toContain("No volume yet");
     await shot(page, "dashboard");
     // The console scrolls inside its main area: the lower half of the dashboard is a shot of its own.
-    await page.getByTestId("dash-events").scrollIntoViewIfNeeded();
+    await scrollTo(page.getByTestId("dash-events"));
     await shot(page, "dashboard-lower");
     await page.getByRole("button", { name: "Switch to dark theme" }).click();
     expect(await page.locator("html.pf-v6-theme-dark").count()).toBe(1);

@@ -13,7 +13,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role, UserService } from "../../core/api/gen/trivet/v1/users_pb.ts";
 import { VmService } from "../../core/api/gen/trivet/v1/vm_pb.ts";
-import { login, shot, shotsDir, uiWaitMs } from "./pages.ts";
+import { login, scrollTo, shot, shotsDir, uiWaitMs } from "./pages.ts";
 import { adminPassword, DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
 import { ensureGuest, type GuestImage } from "../guest/guest.ts";
 
@@ -147,7 +147,7 @@ describe("virtual machines in the web UI", () => {
     await expect.poll(() => page.getByTestId("dash-vms-running").textContent(), { timeout: uiWaitMs }).toBe("1");
     await page.getByRole("img", { name: /^vCPUs of running VMs: cluster 1, / }).waitFor({ timeout: uiWaitMs });
     await page.getByRole("img", { name: /^Memory of running VMs: cluster 256 MiB, / }).waitFor({ timeout: uiWaitMs });
-    await page.getByTestId("chart-vcpus").scrollIntoViewIfNeeded();
+    await scrollTo(page.getByTestId("chart-vcpus"));
     await shot(page, "dashboard-vm-running");
   });
 
