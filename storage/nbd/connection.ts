@@ -1,9 +1,9 @@
 // One NBD client connection: runs the handshake, then the transmission phase. Requests are
 // pipelined (up to inflightMax at once per connection, replies in completion order, matched by
 // handle); replies completed in the same event-loop turn leave in one corked socket write.
-// The socket reads into one buffer of the connection's (static-read.ts); WRITE payloads are
-// copied from it into buffers leased from a pool and given back when the backend has settled
-// the write (a backend does not keep a write's data past that).
+// The socket reads into one buffer of the connection's, or straight into the payload being
+// received (static-read.ts); WRITE payloads live in buffers leased from a pool and given back
+// when the backend has settled the write (a backend does not keep a write's data past that).
 import type { Socket } from "node:net";
 import type { Logger } from "../../core/raft/types.ts";
 import { errnoOf } from "./backend.ts";

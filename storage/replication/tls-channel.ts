@@ -5,16 +5,12 @@
 // dedicated listener for tests and benchmarks.
 import net from "node:net";
 import tls from "node:tls";
-import type { TlsIdentity } from "../../core/cluster/tls.ts";
+import { chainOf, type TlsIdentity } from "../../core/cluster/tls.ts";
 import { ReplicationError } from "./errors.ts";
 import { alpnProtocol } from "./protocol.ts";
 import type { ReplicaServer } from "./replica-server.ts";
 
 export const tlsConnectTimeoutMsDefault = 5_000;
-
-function chainOf(id: TlsIdentity): string {
-  return `${id.certPem.trimEnd()}\n${id.caPem.trimEnd()}\n`;
-}
 
 export function isReplicationSocket(socket: tls.TLSSocket): boolean {
   return socket.alpnProtocol === alpnProtocol && socket.authorized;

@@ -192,6 +192,22 @@ export class DaemonCluster {
     return nodes;
   }
 
+  /**
+   * startThree, then what the replicated-storage suites share: an API client and CLI flags that
+   * reach n2 (so n1 or n3 may be killed) and a replica-3 volume "vol" made with the CLI.
+   */
+  async startThreeWithVolume(where?: (name: string) => { host?: string; exec?: string[] }): Promise<{ nodes: DaemonNode[]; api: ApiClient; conn: string[] }> {
+    const nodes = await this.startThree(where);
+    const api = this.client(nodes[1]!, { linearizable: true });
+    const conn = this.conn(nodes[1]!);
+    const v = cli(["volume", "create", "vol", ...conn]);
+    if (v.code !== 0) {
+      api.close();
+      throw new Error(`trivet volume create vol failed (${v.code}): ${v.stderr}`);
+    }
+    return { nodes, api, conn };
+  }
+
   /** CLI flags that reach `via`'s API as the administrator. */
   conn(via: DaemonNode): string[] {
     const n1 = [...this.nodes.values()][0]!;

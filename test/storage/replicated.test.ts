@@ -72,14 +72,12 @@ describe.skipIf(!rootOk)("replicated images on three daemons in network namespac
     const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", smallBrick], { encoding: "utf8" });
     expect(m.status, m.stderr).toBe(0);
     net = new TestNetwork(61);
-    nodes.push(...(await c.startThree((name) => {
+    const started = await c.startThreeWithVolume((name) => {
       const ns = net.add(name);
       return { host: ns.address, exec: net.exec(name) };
-    })));
-    api = c.client(nodes[1]!, { linearizable: true });
-    conn = c.conn(nodes[1]!);
-    const v = cli(["volume", "create", "vol", ...conn]);
-    expect(v.code, v.stderr).toBe(0);
+    });
+    nodes.push(...started.nodes);
+    ({ api, conn } = started);
   }, 240_000);
 
   afterAll(async () => {

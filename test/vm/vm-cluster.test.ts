@@ -16,10 +16,10 @@ import { SerialReader } from "./serial.ts";
 import { connectWs, waitFor } from "../console/ws-client.ts";
 import { EventService } from "../../core/api/gen/trivet/v1/events_pb.ts";
 import { expectApiError } from "../api/expect-api-error.ts";
+import { statusTimeoutMs, vmStatus } from "./vm-status.ts";
 
 /** TCG boot of the test guest on a loaded 2-core machine. */
 const bootTimeoutMs = 120_000;
-const statusTimeoutMs = 60_000;
 const acpiTimeoutMs = 90_000;
 const restartTimeoutMs = 90_000;
 const socketWaitMs = 30_000;
@@ -67,15 +67,7 @@ describe("VMs on a three-daemon cluster", () => {
     }
   });
 
-  const getVm = async (name: string): Promise<Vm> => (await api.call(VmService, "getVm", { name })).vm!;
-
-  /** Waits until the reported status satisfies `ok`. */
-  const waitStatus = (name: string, ok: (v: Vm) => boolean, what: string, timeoutMs = statusTimeoutMs) =>
-    DaemonCluster.retry(async () => {
-      const v = await getVm(name);
-      if (!ok(v)) throw new Error(`VM ${name}: waiting for ${what}; status ${JSON.stringify({ state: v.status?.state, pid: String(v.status?.pid), error: v.status?.error })}`);
-      return v;
-    }, timeoutMs);
+  const { getVm, waitStatus } = vmStatus(() => api);
 
   const nodeOf = (v: Vm): DaemonNode => nodes.find((n) => n.name === v.nodeName)!;
   const serialPath = (v: Vm) => path.join(nodeOf(v).dataDir, "run", v.id, "serial.sock");

@@ -16,9 +16,9 @@ import { DaemonCluster, type DaemonNode } from "../cluster/daemon-cluster.ts";
 import { connectWs, waitFor } from "../console/ws-client.ts";
 import { ensureGuest, guestReadyMarker, type GuestImage } from "../guest/guest.ts";
 import { SerialReader } from "./serial.ts";
+import { statusTimeoutMs, vmStatus } from "./vm-status.ts";
 
 const bootTimeoutMs = 120_000;
-const statusTimeoutMs = 60_000;
 const socketWaitMs = 30_000;
 
 const isRoot = process.getuid?.() === 0;
@@ -60,13 +60,7 @@ describe.skipIf(!isRoot || !hasTools)("VM devices on a one-node cluster", () => 
     spawnSync("ip", ["link", "del", "dev", bridge]);
   });
 
-  const getVm = async (name: string): Promise<Vm> => (await api.call(VmService, "getVm", { name })).vm!;
-  const waitStatus = (name: string, ok: (v: Vm) => boolean, what: string, timeoutMs = statusTimeoutMs) =>
-    DaemonCluster.retry(async () => {
-      const v = await getVm(name);
-      if (!ok(v)) throw new Error(`VM ${name}: waiting for ${what}; status ${JSON.stringify({ state: v.status?.state, error: v.status?.error })}`);
-      return v;
-    }, timeoutMs);
+  const { waitStatus } = vmStatus(() => api);
   const runDir = (v: Vm) => path.join(node.dataDir, "run", v.id);
   const kernelBoot = () => ({ kernelPath: image.kernel, initrdPath: image.initrd, append: "console=ttyS0 quiet panic=-1" });
 

@@ -14,10 +14,10 @@ import { VmService, type Vm } from "../../core/api/gen/trivet/v1/vm_pb.ts";
 import { cli, DaemonCluster, waitForExport, type DaemonNode } from "../cluster/daemon-cluster.ts";
 import { ensureGuest, guestReadyMarker, type GuestImage } from "../guest/guest.ts";
 import { SerialReader } from "./serial.ts";
+import { statusTimeoutMs, vmStatus } from "./vm-status.ts";
 
 /** TCG boot of the test guest on a loaded 2-core machine. */
 const bootTimeoutMs = 120_000;
-const statusTimeoutMs = 60_000;
 const exportWaitMs = 30_000;
 /** From the resize's commit until the guest sees the size: an agent tick, a storage sync (1 s), the QMP steps. */
 const growSeenTimeoutMs = 60_000;
@@ -43,11 +43,9 @@ describe("a running VM sees its volume disk grow without a restart", () => {
 
   beforeAll(async () => {
     guest = await ensureGuest();
-    nodes.push(...(await c.startThree()));
-    api = c.client(nodes[1]!, { linearizable: true });
-    conn = c.conn(nodes[1]!);
-    const v = cli(["volume", "create", "vol", ...conn]);
-    expect(v.code, v.stderr).toBe(0);
+    const started = await c.startThreeWithVolume();
+    nodes.push(...started.nodes);
+    ({ api, conn } = started);
   }, 240_000);
 
   afterAll(async () => {
@@ -56,13 +54,7 @@ describe("a running VM sees its volume disk grow without a restart", () => {
     await c.stop();
   });
 
-  const getVm = async (name: string): Promise<Vm> => (await api.call(VmService, "getVm", { name })).vm!;
-  const waitStatus = (name: string, ok: (v: Vm) => boolean, what: string) =>
-    DaemonCluster.retry(async () => {
-      const v = await getVm(name);
-      if (!ok(v)) throw new Error(`VM ${name}: waiting for ${what}; status ${JSON.stringify({ state: v.status?.state, error: v.status?.error })}`);
-      return v;
-    }, statusTimeoutMs, 250);
+  const { getVm, waitStatus } = vmStatus(() => api, 250);
 
   /** Runs a command in the guest's shell; its output is the value of the first "<tag>=" line after it. */
   async function shell(s: SerialReader, tag: string, command: string): Promise<string> {

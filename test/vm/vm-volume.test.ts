@@ -14,10 +14,10 @@ import { VmService, type Vm } from "../../core/api/gen/trivet/v1/vm_pb.ts";
 import { cli, DaemonCluster, nbdUri, waitForExport, type DaemonNode } from "../cluster/daemon-cluster.ts";
 import { ensureGuest, guestReadyMarker, type GuestImage } from "../guest/guest.ts";
 import { SerialReader } from "./serial.ts";
+import { statusTimeoutMs, vmStatus } from "./vm-status.ts";
 
 /** TCG boot of the test guest on a loaded 2-core machine. */
 const bootTimeoutMs = 120_000;
-const statusTimeoutMs = 60_000;
 const acpiTimeoutMs = 90_000;
 const exportWaitMs = 30_000;
 /** After a SIGKILL of a node: a new Raft leader (if it led) and a new writer epoch through the others. */
@@ -50,12 +50,10 @@ describe("a VM disk on a replicated volume survives the loss of its node", () =>
 
   beforeAll(async () => {
     guest = await ensureGuest();
-    nodes.push(...(await c.startThree()));
     // n2 answers the API throughout: n1 is the node that dies.
-    api = c.client(nodes[1]!, { linearizable: true });
-    conn = c.conn(nodes[1]!);
-    const v = cli(["volume", "create", "vol", ...conn]);
-    expect(v.code, v.stderr).toBe(0);
+    const started = await c.startThreeWithVolume();
+    nodes.push(...started.nodes);
+    ({ api, conn } = started);
   }, 240_000);
 
   afterAll(async () => {
@@ -64,13 +62,7 @@ describe("a VM disk on a replicated volume survives the loss of its node", () =>
     await c.stop();
   });
 
-  const getVm = async (name: string): Promise<Vm> => (await api.call(VmService, "getVm", { name })).vm!;
-  const waitStatus = (name: string, ok: (v: Vm) => boolean, what: string, timeoutMs = statusTimeoutMs) =>
-    DaemonCluster.retry(async () => {
-      const v = await getVm(name);
-      if (!ok(v)) throw new Error(`VM ${name}: waiting for ${what}; status ${JSON.stringify({ state: v.status?.state, error: v.status?.error })}`);
-      return v;
-    }, timeoutMs, 250);
+  const { getVm, waitStatus } = vmStatus(() => api, 250);
 
   async function attachSerial(n: DaemonNode, v: Vm): Promise<SerialReader> {
     const sock = path.join(n.dataDir, "run", v.id, "serial.sock");
