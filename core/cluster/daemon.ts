@@ -179,7 +179,16 @@ export class Daemon {
     const hb = new Heartbeater(this.replica, this.config.nodeId, { logger: this.log });
     hb.start();
     this.stops.push(() => hb.stop());
-    const members = new MembershipReconciler(this.replica.host, { logger: this.log });
+    const members = new MembershipReconciler(this.replica.host, {
+      logger: this.log,
+      roles: {
+        read: () => this.replica.stateMachine.read(listNodeEndpoints).value,
+        set: async (nodeId, role) => {
+          const r = await this.replica.execute({ type: "ext", name: "node.set_role", payload: { nodeId, role } });
+          if (!r.ok) throw new Error(`node.set_role: ${r.message}`);
+        },
+      },
+    });
     members.start();
     this.stops.push(() => members.stop());
     const agent = new HostAgent({ replica: this.replica, nodeId: this.config.nodeId, dataDir, logger: this.log, volumeExportReady: (name) => this.storage?.hasExport(name) ?? false });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { learnerToPromote, targetVoters } from "./membership.ts";
+import { learnerToPromote, roleUpdates, targetVoters } from "./membership.ts";
 
 describe("membership policy", () => {
   it("aims at an odd number of voters, at most five", () => {
@@ -27,5 +27,24 @@ describe("membership policy", () => {
     const base = { role: "leader", lastIndex: 40, confState: { voters: [1], learners: [2, 3] } };
     expect(learnerToPromote({ ...base, progress: new Map([[2, { match: 0, state: "probe" }], [3, { match: 0, state: "snapshot" }]]) }, 1000)).toBeUndefined();
     expect(learnerToPromote({ ...base, progress: new Map([[2, { match: 39, state: "probe" }], [3, { match: 38, state: "replicate" }]]) }, 1000)).toBe(3);
+  });
+});
+
+describe("recorded roles", () => {
+  const recorded = [{ nodeId: 1, role: "voter" }, { nodeId: 2, role: "learner" }, { nodeId: 3, role: "learner" }, { nodeId: 4, role: "learner" }];
+
+  it("records a promotion and a demotion the leader sees in the configuration", () => {
+    const view = { role: "leader", confState: { voters: [1, 2], learners: [3] } };
+    expect(roleUpdates(view, recorded)).toEqual([{ nodeId: 2, role: "voter" }]);
+    expect(roleUpdates({ role: "leader", confState: { voters: [2, 3], learners: [1] } }, recorded)).toEqual([
+      { nodeId: 1, role: "learner" },
+      { nodeId: 2, role: "voter" },
+      { nodeId: 3, role: "voter" },
+    ]);
+  });
+
+  it("leaves alone members Raft does not name (joining or leaving) and does nothing on a follower", () => {
+    expect(roleUpdates({ role: "leader", confState: { voters: [1], learners: [2, 3] } }, recorded)).toEqual([]);
+    expect(roleUpdates({ role: "follower", confState: { voters: [1, 2, 3], learners: [] } }, recorded)).toEqual([]);
   });
 });

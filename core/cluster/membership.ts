@@ -2,7 +2,9 @@
 // vote); once a learner has caught up, the leader promotes it to voter, one change at a time,
 // until the group has its target number of voters (1, 3 or 5: an odd count, at most 5, so a
 // cluster grows past five hosts without slowing commits). Level-triggered: it looks at the
-// configuration and the replication progress every interval and acts on what it sees.
+// configuration and the replication progress every interval and acts on what it sees. It also
+// keeps the nodes table's role column (what the state says of each member) equal to Raft's
+// configuration, so a promotion, or a change the leader lost before recording it, shows there.
 import type { RaftHost } from "../raft/driver/raft-host.ts";
 import { ConfChangeType, type Logger, type NodeId } from "../raft/types.ts";
 
@@ -40,11 +42,36 @@ export function learnerToPromote(s: ProgressView, lagEntriesMax: number): NodeId
   return best?.id;
 }
 
+/** A member's role as the replicated nodes table records it. */
+export interface RecordedRole {
+  nodeId: NodeId;
+  role: string;
+}
+
+/** The role changes that make the recorded roles match Raft's configuration (members it names only). */
+export function roleUpdates(s: Pick<ProgressView, "role" | "confState">, recorded: readonly RecordedRole[]): { nodeId: NodeId; role: "voter" | "learner" }[] {
+  if (s.role !== "leader") return [];
+  const out: { nodeId: NodeId; role: "voter" | "learner" }[] = [];
+  for (const r of recorded) {
+    const actual = s.confState.voters.includes(r.nodeId) ? "voter" : s.confState.learners.includes(r.nodeId) ? "learner" : undefined;
+    if (actual !== undefined && actual !== r.role) out.push({ nodeId: r.nodeId, role: actual });
+  }
+  return out;
+}
+
+/** The nodes table as the reconciler needs it: what it records, and a way to change a role through Raft. */
+export interface RoleRecord {
+  read(): RecordedRole[];
+  set(nodeId: NodeId, role: "voter" | "learner"): Promise<void>;
+}
+
 export interface MembershipOptions {
   intervalMs?: number;
   /** A learner this close to the leader's last index counts as caught up. */
   lagEntriesMax?: number;
   logger?: Logger;
+  /** When given, recorded roles are kept equal to the configuration. */
+  roles?: RoleRecord;
 }
 
 export class MembershipReconciler {
@@ -68,16 +95,37 @@ export class MembershipReconciler {
 
   async reconcile(): Promise<void> {
     if (this.busy) return;
+    this.busy = true;
+    try {
+      await this.promote();
+      await this.recordRoles();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async promote(): Promise<void> {
     const id = learnerToPromote(this.host.status(), this.lagEntriesMax);
     if (id === undefined) return;
-    this.busy = true;
     try {
       const cs = await this.host.changeMembership({ type: ConfChangeType.AddVoter, nodeId: id });
       this.opts.logger?.info("promoted learner to voter", { node: id, voters: cs.voters, learners: cs.learners });
     } catch (err) {
       this.opts.logger?.warn("promoting learner failed; will retry", { node: id, error: String(err) });
-    } finally {
-      this.busy = false;
+    }
+  }
+
+  private async recordRoles(): Promise<void> {
+    const roles = this.opts.roles;
+    if (!roles) return;
+    for (const u of roleUpdates(this.host.status(), roles.read())) {
+      try {
+        await roles.set(u.nodeId, u.role);
+      } catch (err) {
+        // Level-triggered: the next interval tries again.
+        this.opts.logger?.debug("recording a node's role failed", { node: u.nodeId, role: u.role, error: String(err) });
+        return;
+      }
     }
   }
 }

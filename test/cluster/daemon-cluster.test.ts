@@ -3,7 +3,9 @@
 // through the others, the old leader restarts and catches up; bad tokens and a peer without a
 // certificate are refused with clear errors.
 import fs from "node:fs";
+import path from "node:path";
 import tls from "node:tls";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../../core/api/server/errors.ts";
 import { EventService } from "../../core/api/gen/trivet/v1/events_pb.ts";
@@ -48,6 +50,18 @@ describe("a cluster of three daemons", () => {
     await DaemonCluster.retry(async () => {
       const st = await c.status(n2);
       if (st.nodes.some((n) => n.health !== 1)) throw new Error(`health ${st.nodes.map((n) => `${n.name}=${n.health}`).join(" ")}`);
+    }, 20_000);
+    // The replicated nodes table records the promotions too, on every node.
+    await DaemonCluster.retry(async () => {
+      for (const n of [n1, n2, n3]) {
+        const db = new Database(path.join(n.dataDir, "state", "state.db"), { readonly: true, fileMustExist: true });
+        try {
+          const rows = db.prepare("SELECT name, role FROM nodes ORDER BY id").all() as { name: string; role: string }[];
+          if (rows.length !== 3 || rows.some((r) => r.role !== "voter")) throw new Error(`${n.name}'s state.db records ${rows.map((r) => `${r.name}=${r.role}`).join(" ")}`);
+        } finally {
+          db.close();
+        }
+      }
     }, 20_000);
   });
 
