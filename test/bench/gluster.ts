@@ -3,7 +3,10 @@
 // /var/lib/glusterd state is not used), three bricks on loopback addresses 127.0.0.21-23 (one
 // host, hence `force`), the `virt` option group as for VM images. stop() deletes the volume,
 // stops the daemons and removes whatever glusterd and its CLI added under the system paths
-// below, so the machine is left as it was found.
+// below, so the machine is left as it was found. With `tls`, the volume's I/O path (client to
+// bricks, and the self-heal daemon) runs over TLS (client.ssl, server.ssl) with a throwaway
+// self-signed certificate, the like-for-like peer of Trivet's mutually authenticated channels;
+// glusterd's management connection stays plain, as it does without secure-access.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import { connect } from "node:net";
@@ -22,6 +25,8 @@ export interface GlusterOptions {
   dir: string;
   volume: string;
   brickHosts: readonly string[];
+  /** Encrypt and authenticate the I/O path with TLS. */
+  tls?: boolean;
 }
 
 export interface GlusterVolume {
@@ -102,6 +107,36 @@ function startGlusterd(dir: string): ChildProcess {
   return child;
 }
 
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: cliTimeoutMs }, (err, _stdout, stderr) => {
+      if (err === null) return resolve();
+      reject(new GlusterError("gluster_cli", `${cmd} ${args.join(" ")}: ${String(stderr).trim() || err.message}`, { cause: err }));
+    });
+  });
+}
+
+/**
+ * A self-signed certificate that is both every process's own certificate and the one CA they
+ * trust, and the volume options that turn TLS on for clients and bricks.
+ */
+async function enableTls(dir: string, volume: string): Promise<void> {
+  const tlsDir = path.join(dir, "tls");
+  fs.mkdirSync(tlsDir, { recursive: true });
+  const key = path.join(tlsDir, "glusterfs.key");
+  const cert = path.join(tlsDir, "glusterfs.pem");
+  await run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=trivet-bench"]);
+  const options: [string, string][] = [
+    ["ssl.own-cert", cert],
+    ["ssl.private-key", key],
+    ["ssl.ca-list", cert],
+    ["auth.ssl-allow", "trivet-bench"],
+    ["client.ssl", "on"],
+    ["server.ssl", "on"],
+  ];
+  for (const [option, value] of options) await glusterOk(["volume", "set", volume, option, value]);
+}
+
 /** Sets the virt group; if glusterd refuses it as a whole, sets its options one by one and keeps the refusals. */
 async function setVirtGroup(dir: string, volume: string): Promise<{ option: string; reason: string }[]> {
   if ((await gluster(["volume", "set", volume, "group", "virt"])).code === 0) return [];
@@ -166,6 +201,7 @@ export async function startGluster(opts: GlusterOptions): Promise<GlusterVolume>
     await glusterOk(["volume", "create", opts.volume, "replica", String(bricks.length), ...bricks, "force"]);
     created = true;
     const droppedOptions = await setVirtGroup(opts.dir, opts.volume);
+    if (opts.tls === true) await enableTls(opts.dir, opts.volume);
     await glusterOk(["volume", "start", opts.volume]);
     await until(`${bricks.length} bricks of ${opts.volume} online`, async () => {
       // The text form wraps long brick paths mid-name; the XML form has one <node> per process.

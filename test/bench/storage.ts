@@ -12,18 +12,28 @@
 // through the page cache; qsd (cache.direct=off) uses the page cache; fio's nbd engine sends no
 // FLUSH; gluster's virt group (strict-o-direct) and the local file (--direct=1) bypass it.
 //
+// GlusterFS runs twice: as the issue names it (plain TCP between client and bricks; the targets are
+// against this one) and with TLS on its I/O path ("gluster-tls"), the like-for-like peer of
+// Trivet's mutual-TLS replication. Every job also records the CPU the whole machine was busy
+// with while fio ran (ramp included), printed as cores and CPU µs per I/O: on this shared
+// two-core machine the systems are CPU-bound, and the CPU an I/O costs is what carries over to
+// hosts with CPUs of their own.
+//
 // Environment: BENCH_RUNTIME_S (per job, default 8), BENCH_RAMP_S (default 1), BENCH_IMAGE_MIB
-// (default 1024), BENCH_SYSTEMS (default "trivet,gluster,ceiling,local"), BENCH_JOBS (a subset of
-// the job keys, for iterating on one; default all), BENCH_DIR.
+// (default 1024), BENCH_SYSTEMS (default "trivet,gluster,gluster-tls,ceiling,local"), BENCH_JOBS
+// (a subset of the job keys, for iterating on one; default all), BENCH_ROUNDS (default 1: the
+// systems run one after the other this many times and each figure is the median round's, by
+// IOPS), BENCH_DIR.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fillArgs, measure, runFio, storageJobs, type FioFigures, type FioJob, type FioTarget, type JobKey } from "./fio.ts";
 import { startGluster } from "./gluster.ts";
 import { startTrivetTarget } from "./storage-trivet.ts";
+import { busyCores, machineCpu } from "./machine-cpu.ts";
 
-const systemKeys = ["trivet", "gluster", "ceiling", "local"] as const;
+const systemKeys = ["trivet", "gluster", "gluster-tls", "ceiling", "local"] as const;
 type SystemKey = (typeof systemKeys)[number];
 const fillTimeoutMs = 600_000;
 const syncTimeoutMs = 120_000;
@@ -32,6 +42,7 @@ const qsdPollMs = 50;
 const mib = 1024 * 1024;
 const glusterBrickHosts = ["127.0.0.21", "127.0.0.22", "127.0.0.23"];
 const reasonCharsMax = 800;
+const cpuCount = availableParallelism();
 const targets: Partial<Record<JobKey, number>> = { randwrite: 3, randread: 2, seqwrite: 1.5 };
 
 interface Started {
@@ -41,8 +52,16 @@ interface Started {
   stop(): Promise<void>;
 }
 
+/** One job's fio figures and the machine's busy CPU (in cores) while fio ran. */
+type JobFigures = FioFigures & { coresBusy: number };
+
 /** Per job; a job left out by BENCH_JOBS has no entry. */
-type Figures = Partial<Record<JobKey, FioFigures>>;
+type Figures = Partial<Record<JobKey, JobFigures>>;
+
+/** CPU µs per I/O: the cores busy over the I/O rate. */
+function cpuUsPerIo(f: JobFigures): number {
+  return (f.coresBusy * 1e6) / f.iops;
+}
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -60,12 +79,13 @@ async function startTrivet(): Promise<Started> {
   return { target: nbdTarget("trivet", t.uri), cache: "bricks: O_DIRECT writes >= 128 KiB, page cache for smaller writes and reads", notes: [], stop: t.stop };
 }
 
-async function startGlusterSystem(dir: string): Promise<Started> {
-  const g = await startGluster({ dir: join(dir, "gluster"), volume: "trivetbench", brickHosts: glusterBrickHosts });
+async function startGlusterSystem(dir: string, tls: boolean): Promise<Started> {
+  const g = await startGluster({ dir: join(dir, tls ? "gluster-tls" : "gluster"), volume: "trivetbench", brickHosts: glusterBrickHosts, tls });
   const notes = g.droppedOptions.map((d) => `gluster: virt option ${d.option} dropped: ${d.reason}`);
   // gfapi is synchronous (fio caps its queue depth at 1); gfapi_async is the same library with queueing.
   const engineArgs = ["--ioengine=gfapi_async", `--volume=${g.volume}`, `--brick=${g.host}`, "--filename=bench.img"];
-  return { target: { name: "gluster", engineArgs, direct: true }, cache: "O_DIRECT (virt group: strict-o-direct)", notes, stop: g.stop };
+  const cache = `O_DIRECT (virt group: strict-o-direct)${tls ? "; TLS between client and bricks (client.ssl, server.ssl)" : "; plain TCP"}`;
+  return { target: { name: tls ? "gluster-tls" : "gluster", engineArgs, direct: true }, cache, notes, stop: g.stop };
 }
 
 async function startCeiling(dir: string, sizeBytes: number): Promise<Started> {
@@ -124,8 +144,10 @@ async function benchSystem(key: SystemKey, s: Started, jobs: readonly FioJob[], 
     const out: Figures = {};
     for (const job of jobs) {
       await syncAll();
-      const f = await measure(s.target, job, { runtimeS, rampS, sizeBytes });
-      log(`${key.padEnd(8)} ${job.label.padEnd(22)} ${f.iops.toFixed(0).padStart(8)} IOPS ${f.mbPerS.toFixed(1).padStart(8)} MB/s  p50 ${f.latP50Us.toFixed(0)} µs  p99 ${f.latP99Us.toFixed(0)} µs`);
+      const before = await machineCpu();
+      const fio = await measure(s.target, job, { runtimeS, rampS, sizeBytes });
+      const f: JobFigures = { ...fio, coresBusy: busyCores(before, await machineCpu(), cpuCount) };
+      log(`${key.padEnd(11)} ${job.label.padEnd(22)} ${f.iops.toFixed(0).padStart(8)} IOPS ${f.mbPerS.toFixed(1).padStart(8)} MB/s  p50 ${f.latP50Us.toFixed(0)} µs  p99 ${f.latP99Us.toFixed(0)} µs  CPU ${f.coresBusy.toFixed(2)} cores, ${cpuUsPerIo(f).toFixed(1)} µs/IO`);
       out[job.key] = f;
     }
     return out;
@@ -137,7 +159,8 @@ async function benchSystem(key: SystemKey, s: Started, jobs: readonly FioJob[], 
 function starter(key: SystemKey, dir: string, sizeBytes: number): () => Promise<Started> {
   switch (key) {
     case "trivet": return startTrivet;
-    case "gluster": return () => startGlusterSystem(dir);
+    case "gluster": return () => startGlusterSystem(dir, false);
+    case "gluster-tls": return () => startGlusterSystem(dir, true);
     case "ceiling": return () => startCeiling(dir, sizeBytes);
     case "local": return () => startLocal(dir, sizeBytes);
   }
@@ -166,20 +189,32 @@ function shorten(text: string): string {
   return text.length <= reasonCharsMax ? text : `${text.slice(0, reasonCharsMax / 4)} … ${text.slice(-(reasonCharsMax * 3) / 4)}`;
 }
 
-function ratios(a: Figures | null, b: Figures | null): Record<JobKey, number | null> {
+function ratios(a: Figures | null, b: Figures | null, of: (f: JobFigures) => number = (f) => f.iops): Record<JobKey, number | null> {
   const out: Partial<Record<JobKey, number | null>> = {};
   for (const job of storageJobs) {
     const x = a?.[job.key];
     const y = b?.[job.key];
-    out[job.key] = x === undefined || y === undefined ? null : Math.round((x.iops / y.iops) * 100) / 100;
+    out[job.key] = x === undefined || y === undefined ? null : Math.round((of(x) / of(y)) * 100) / 100;
   }
   return out as Record<JobKey, number | null>;
 }
 
+/** Per job, the round whose IOPS is the median (the lower middle of an even count). */
+function medianRound(rounds: readonly Figures[]): Figures | null {
+  if (rounds.length === 0) return null;
+  const out: Figures = {};
+  for (const job of storageJobs) {
+    const runs = rounds.map((r) => r[job.key]).filter((f): f is JobFigures => f !== undefined).sort((x, y) => x.iops - y.iops);
+    const mid = runs[Math.floor((runs.length - 1) / 2)];
+    if (mid !== undefined) out[job.key] = mid;
+  }
+  return out;
+}
+
 function printTable(results: Record<SystemKey, Figures | null>, reasons: Partial<Record<SystemKey, string>>, meta: Record<string, unknown>): void {
-  const widths = [9, 24, 10, 10, 10, 10];
+  const widths = [12, 24, 10, 10, 10, 10, 7, 9];
   const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" ");
-  log(`\n${line(["system", "job", "IOPS", "MB/s", "p50 µs", "p99 µs"])}`);
+  log(`\n${line(["system", "job", "IOPS", "MB/s", "p50 µs", "p99 µs", "cores", "CPU µs/IO"])}`);
   for (const key of systemKeys) {
     const r = results[key];
     if (r === null) {
@@ -189,20 +224,35 @@ function printTable(results: Record<SystemKey, Figures | null>, reasons: Partial
     for (const job of storageJobs) {
       const f = r[job.key];
       if (f === undefined) continue;
-      log(line([key, job.label, f.iops.toFixed(0), f.mbPerS.toFixed(1), f.latP50Us.toFixed(0), f.latP99Us.toFixed(0)]));
+      log(line([key, job.label, f.iops.toFixed(0), f.mbPerS.toFixed(1), f.latP50Us.toFixed(0), f.latP99Us.toFixed(0), f.coresBusy.toFixed(2), cpuUsPerIo(f).toFixed(1)]));
     }
   }
   const vsGluster = ratios(results.trivet, results.gluster);
+  const vsGlusterTls = ratios(results.trivet, results["gluster-tls"]);
   const vsCeiling = ratios(results.trivet, results.ceiling);
-  log("\nratio (IOPS)            trivet/gluster  target        trivet/ceiling");
+  // CPU per I/O of the peer over Trivet's: above 1, Trivet spends less CPU on an I/O.
+  const cpuVsGluster = ratios(results.gluster, results.trivet, cpuUsPerIo);
+  const cpuVsGlusterTls = ratios(results["gluster-tls"], results.trivet, cpuUsPerIo);
+  const fmt = (v: number | null): string => (v === null ? "null" : v.toFixed(2));
+  log("\nratio (IOPS)            trivet/gluster  target        trivet/gluster-tls  trivet/ceiling");
   for (const job of storageJobs) {
     const t = targets[job.key];
-    const fmt = (v: number | null): string => (v === null ? "null" : v.toFixed(2));
     const v = vsGluster[job.key];
     const verdict = t === undefined || v === null ? "" : v >= t ? " met" : " MISSED";
-    log(`${job.label.padEnd(24)}${fmt(v).padStart(14)}  ${((t === undefined ? "-" : `>=${t}`) + verdict).padEnd(12)}${fmt(vsCeiling[job.key]).padStart(14)}`);
+    log(`${job.label.padEnd(24)}${fmt(v).padStart(14)}  ${((t === undefined ? "-" : `>=${t}`) + verdict).padEnd(12)}${fmt(vsGlusterTls[job.key]).padStart(20)}${fmt(vsCeiling[job.key]).padStart(16)}`);
   }
-  log(JSON.stringify({ bench: "storage", ratios_vs_gluster: vsGluster, ratios_vs_ceiling: vsCeiling, raw: { ...results, unavailable: reasons, meta } }));
+  log("\nCPU per I/O, peer/trivet (above 1: trivet spends less)  gluster  gluster-tls");
+  for (const job of storageJobs) log(`${job.label.padEnd(56)}${fmt(cpuVsGluster[job.key]).padStart(8)}${fmt(cpuVsGlusterTls[job.key]).padStart(13)}`);
+  log(
+    JSON.stringify({
+      bench: "storage",
+      ratios_vs_gluster: vsGluster,
+      ratios_vs_ceiling: vsCeiling,
+      ratios_vs_gluster_tls: vsGlusterTls,
+      cpu_per_io_gluster_over_trivet: { gluster: cpuVsGluster, gluster_tls: cpuVsGlusterTls },
+      raw: { ...results, unavailable: reasons, meta },
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -212,10 +262,11 @@ async function main(): Promise<void> {
   const selected = selectedSystems();
   const jobs = selectedJobs();
   const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), "trivet-bench-storage-"));
-  const results: Record<SystemKey, Figures | null> = { trivet: null, gluster: null, ceiling: null, local: null };
+  const rounds = envInt("BENCH_ROUNDS", 1);
+  const runs: Record<SystemKey, Figures[]> = { trivet: [], gluster: [], "gluster-tls": [], ceiling: [], local: [] };
   const reasons: Partial<Record<SystemKey, string>> = {};
   const loadBefore = loadavg()[0] ?? 0;
-  log(`storage bench in ${dir}: ${runtimeS} s per job after ${rampS} s ramp, ${sizeBytes / mib} MiB images; load average ${loadBefore.toFixed(2)} (shared machine: figures taken under load)`);
+  log(`storage bench in ${dir}: ${runtimeS} s per job after ${rampS} s ramp, ${sizeBytes / mib} MiB images, ${rounds} round(s); load average ${loadBefore.toFixed(2)} (shared machine: figures taken under load)`);
   // Ctrl-C must not leave glusterd's bricks or a Trivet cluster running: stop the current system first.
   let current: Started | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -225,25 +276,30 @@ async function main(): Promise<void> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    for (const key of systemKeys) {
-      if (!selected.includes(key)) continue;
-      let started: Started | undefined;
-      try {
-        started = await starter(key, dir, sizeBytes)();
-        current = started;
-        results[key] = await benchSystem(key, started, jobs, runtimeS, rampS, sizeBytes);
-      } catch (err) {
-        const why = shorten((err instanceof Error ? err.message : String(err)).replace(/\s+/g, " "));
-        reasons[key] = started === undefined ? why : `failed during the run: ${why}`;
-        log(`${key}: not available (${reasons[key]})`);
+    for (let round = 1; round <= rounds; round++) {
+      if (rounds > 1) log(`round ${round} of ${rounds}`);
+      for (const key of systemKeys) {
+        // A system that failed once is not tried again: its reason stands.
+        if (!selected.includes(key) || reasons[key] !== undefined) continue;
+        let started: Started | undefined;
+        try {
+          started = await starter(key, dir, sizeBytes)();
+          current = started;
+          runs[key].push(await benchSystem(key, started, jobs, runtimeS, rampS, sizeBytes));
+        } catch (err) {
+          const why = shorten((err instanceof Error ? err.message : String(err)).replace(/\s+/g, " "));
+          reasons[key] = started === undefined ? why : `failed during the run: ${why}`;
+          log(`${key}: not available (${reasons[key]})`);
+        }
+        current = undefined;
       }
-      current = undefined;
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+  const results = Object.fromEntries(systemKeys.map((k) => [k, reasons[k] === undefined ? medianRound(runs[k]) : null])) as Record<SystemKey, Figures | null>;
   const loadAfter = loadavg()[0] ?? 0;
-  printTable(results, reasons, { runtimeS, rampS, imageMiB: sizeBytes / mib, loadavg1m: [loadBefore, loadAfter].map((l) => Math.round(l * 100) / 100) });
+  printTable(results, reasons, { runtimeS, rampS, rounds, cpus: cpuCount, imageMiB: sizeBytes / mib, loadavg1m: [loadBefore, loadAfter].map((l) => Math.round(l * 100) / 100) });
 }
 
 main().catch((err: unknown) => {
