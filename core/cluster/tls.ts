@@ -6,8 +6,9 @@
 // Server name check: clients keep grpc-js's (and Node's) default check of the dialled host
 // against the certificate's SANs. Node addresses are usually IP literals; node certificates
 // carry them as IP SANs (pki.ts), which tls.checkServerIdentity matches, so no
-// ssl_target_name_override is needed. (Node prints one DEP0123 warning per process because
-// grpc-js sends an IP as SNI; it is harmless.)
+// ssl_target_name_override is needed. (grpc-js sends an IP as SNI, which Node flags as DEP0123;
+// the trivet executable silences that one warning, cmd/trivet.ts. Test and bench harnesses that
+// dial nodes from their own process still print it once.)
 import { createHash, X509Certificate } from "node:crypto";
 import net from "node:net";
 import tls from "node:tls";
