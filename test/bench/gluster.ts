@@ -44,19 +44,29 @@ export class GlusterError extends Error {
   }
 }
 
-function gluster(args: string[]): Promise<{ code: number; out: string }> {
+/** Runs a command to its end; its exit code (-1 when it could not run or timed out) and output. */
+function exec(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile("gluster", ["--mode=script", ...args], { timeout: cliTimeoutMs }, (err, stdout, stderr) => {
+    execFile(cmd, args, { timeout: cliTimeoutMs }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === "number" ? err.code : -1;
       resolve({ code, out: `${stdout}${stderr}`.trim() });
     });
   });
 }
 
-async function glusterOk(args: string[]): Promise<string> {
-  const r = await gluster(args);
-  if (r.code !== 0) throw new GlusterError("gluster_cli", `gluster ${args.join(" ")} (exit ${r.code}): ${r.out}`);
+/** Like exec, but a non-zero exit is a GlusterError naming the command and its output. */
+async function execOk(cmd: string, args: string[]): Promise<string> {
+  const r = await exec(cmd, args);
+  if (r.code !== 0) throw new GlusterError("gluster_cli", `${cmd} ${args.join(" ")} (exit ${r.code}): ${r.out}`);
   return r.out;
+}
+
+function gluster(args: string[]): Promise<{ code: number; out: string }> {
+  return exec("gluster", ["--mode=script", ...args]);
+}
+
+function glusterOk(args: string[]): Promise<string> {
+  return execOk("gluster", ["--mode=script", ...args]);
 }
 
 function portInUse(port: number): Promise<boolean> {
@@ -107,15 +117,6 @@ function startGlusterd(dir: string): ChildProcess {
   return child;
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: cliTimeoutMs }, (err, _stdout, stderr) => {
-      if (err === null) return resolve();
-      reject(new GlusterError("gluster_cli", `${cmd} ${args.join(" ")}: ${String(stderr).trim() || err.message}`, { cause: err }));
-    });
-  });
-}
-
 /**
  * A self-signed certificate that is both every process's own certificate and the one CA they
  * trust, and the volume options that turn TLS on for clients and bricks.
@@ -125,7 +126,7 @@ async function enableTls(dir: string, volume: string): Promise<void> {
   fs.mkdirSync(tlsDir, { recursive: true });
   const key = path.join(tlsDir, "glusterfs.key");
   const cert = path.join(tlsDir, "glusterfs.pem");
-  await run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=trivet-bench"]);
+  await execOk("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=trivet-bench"]);
   const options: [string, string][] = [
     ["ssl.own-cert", cert],
     ["ssl.private-key", key],

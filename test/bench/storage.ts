@@ -80,12 +80,13 @@ async function startTrivet(): Promise<Started> {
 }
 
 async function startGlusterSystem(dir: string, tls: boolean): Promise<Started> {
-  const g = await startGluster({ dir: join(dir, tls ? "gluster-tls" : "gluster"), volume: "trivetbench", brickHosts: glusterBrickHosts, tls });
+  const name = tls ? "gluster-tls" : "gluster";
+  const g = await startGluster({ dir: join(dir, name), volume: "trivetbench", brickHosts: glusterBrickHosts, tls });
   const notes = g.droppedOptions.map((d) => `gluster: virt option ${d.option} dropped: ${d.reason}`);
   // gfapi is synchronous (fio caps its queue depth at 1); gfapi_async is the same library with queueing.
   const engineArgs = ["--ioengine=gfapi_async", `--volume=${g.volume}`, `--brick=${g.host}`, "--filename=bench.img"];
   const cache = `O_DIRECT (virt group: strict-o-direct)${tls ? "; TLS between client and bricks (client.ssl, server.ssl)" : "; plain TCP"}`;
-  return { target: { name: tls ? "gluster-tls" : "gluster", engineArgs, direct: true }, cache, notes, stop: g.stop };
+  return { target: { name, engineArgs, direct: true }, cache, notes, stop: g.stop };
 }
 
 async function startCeiling(dir: string, sizeBytes: number): Promise<Started> {
