@@ -15,7 +15,7 @@
 // setImmediate, SQLite) is not controlled, so a seed reproduces the schedule but not every
 // interleaving. A failure prints its seed: rerun with TRIVET_CHAOS_SEED=<seed>;
 // TRIVET_CHAOS_SEEDS=<n> runs n seeds per size, TRIVET_CHAOS_RUN_MS sets the faulty spell of
-// each run, TRIVET_CHAOS_VERBOSE=1 prints each run's counters and TRIVET_CHAOS_TRACE=1 its
+// each run (stretched, up to three times, until at least four faults were drawn), TRIVET_CHAOS_VERBOSE=1 prints each run's counters and TRIVET_CHAOS_TRACE=1 its
 // faults and failed writes.
 import fs from "node:fs";
 import os from "node:os";
@@ -39,6 +39,10 @@ const convergeMs = 8_000;
 /** A write not acknowledged this long after the final heal is a liveness failure. */
 const writeAfterHealMs = 6_000;
 const closeBoundMs = 2_000;
+/** The faulty spell goes on past its length until this many faults were drawn (a seed can draw long pauses)… */
+const faultsMin = 4;
+/** …but never past this many times its length. */
+const spellStretchMax = 3;
 const writersCount = 3;
 const readersCount = 2;
 const joinerId = 9;
@@ -301,8 +305,12 @@ async function chaos(seed: number, ids: number[], runMs: number, withMembership:
       ...Array.from({ length: writersCount }, (_, w) => writer(run, w, seeded(seed * 31 + w))),
       ...Array.from({ length: readersCount }, (_, i) => reader(run, seeded(seed * 37 + i))),
     ];
-    const endAt = performance.now() + runMs;
-    while (performance.now() < endAt) {
+    const start = performance.now();
+    const spellGoesOn = (): boolean => {
+      const elapsed = performance.now() - start;
+      return elapsed < runMs || (run.stats.faults < faultsMin && elapsed < runMs * spellStretchMax);
+    };
+    while (spellGoesOn()) {
       await fault(run, rand, ids, withMembership);
       // Mostly short spells, sometimes one longer than every driver timeout (hung promises show).
       await sleep(rand.next() < 0.1 ? 1_000 + rand.int(1_500) : 30 + rand.int(250));
